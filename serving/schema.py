@@ -8,14 +8,14 @@ cannot shift the ids.
 
 from __future__ import annotations
 
-from enum import Enum
+from collections.abc import Mapping
+from enum import Enum, StrEnum
 from types import MappingProxyType
-from typing import Mapping
 
 SCHEMA_VERSION = "1.0"
 
 
-class EntityType(str, Enum):
+class EntityType(StrEnum):
     PER = "PER"
     ORG = "ORG"
     NORP = "NORP"  # nationality, religious or ethnic group
@@ -29,7 +29,7 @@ class EntityType(str, Enum):
     VEHICLE = "VEHICLE"
 
 
-class Role(str, Enum):
+class Role(StrEnum):
     """A second span layer: the part a span plays in an event."""
 
     PERP_IND = "PERP_IND"
@@ -42,7 +42,7 @@ class Role(str, Enum):
     RECIPROCAL_ACTOR = "RECIPROCAL_ACTOR"
 
 
-class CoarseType(str, Enum):
+class CoarseType(StrEnum):
     VIOLENCE = "VIOLENCE"
     DEMONSTRATION = "DEMONSTRATION"
     STATE_COERCION = "STATE_COERCION"
@@ -50,7 +50,7 @@ class CoarseType(str, Enum):
     NON_CONFLICT = "NON_CONFLICT"  # a text with no event type
 
 
-class EventType(str, Enum):
+class EventType(StrEnum):
     """Multi-label, per sentence and per document."""
 
     ARMED_ATTACK = "ARMED_ATTACK"
@@ -115,7 +115,7 @@ def coarse_types(events: frozenset[EventType] | set[EventType]) -> list[CoarseTy
 # upstream column order so the evaluation reproduces those tasks exactly.
 
 
-class CameoPenta(str, Enum):
+class CameoPenta(StrEnum):
     """CAMEO PentaClass; upstream labels are the digits 0-4 in this order."""
 
     NEUTRAL = "NEUTRAL"
@@ -125,7 +125,7 @@ class CameoPenta(str, Enum):
     MATERIAL_CONFLICT = "MATERIAL_CONFLICT"
 
 
-class SatpLabel(str, Enum):
+class SatpLabel(StrEnum):
     """SATP's four 0/1 columns, in file order."""
 
     ARMED_ASSAULT = "ARMED_ASSAULT"
@@ -134,7 +134,7 @@ class SatpLabel(str, Enum):
     OTHER_VIOLENCE = "OTHER_VIOLENCE"
 
 
-class IpeLabel(str, Enum):
+class IpeLabel(StrEnum):
     """IndiaPoliceEvents' five columns, in file order (what police did)."""
 
     KILL = "KILL"
@@ -144,7 +144,7 @@ class IpeLabel(str, Enum):
     FORCE = "FORCE"
 
 
-class InsightCrimeLabel(str, Enum):
+class InsightCrimeLabel(StrEnum):
     """InsightCrime's seven 0/1 topic columns, in file order."""
 
     DRUG_TRAFFICKING = "DRUG_TRAFFICKING"
@@ -156,7 +156,7 @@ class InsightCrimeLabel(str, Enum):
     OTHER_TRAFFICKING = "OTHER_TRAFFICKING"
 
 
-class Muc4Incident(str, Enum):
+class Muc4Incident(StrEnum):
     """MUC-4 incident types as GTT spells them ("bombing / attack" counts as both)."""
 
     ATTACK = "attack"
@@ -167,7 +167,7 @@ class Muc4Incident(str, Enum):
     FORCED_WORK_STOPPAGE = "forced work stoppage"
 
 
-class Muc4Role(str, Enum):
+class Muc4Role(StrEnum):
     """MUC-4 role-filler slots, as scored by GRIT/GTT."""
 
     PERP_IND = "PerpInd"

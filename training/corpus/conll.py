@@ -6,19 +6,14 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from serving.spans import LabelledSpan, bio_to_spans
+
 
 @dataclass(frozen=True)
 class ConllSentence:
     line: int  # 1-based line of the sentence's first token, for error messages
     tokens: list[str]
     tags: list[str]
-
-
-@dataclass(frozen=True)
-class TaggedSpan:
-    start: int
-    end: int
-    label: str
 
 
 def read_conll(path: Path, sep: str | None) -> Iterator[ConllSentence]:
@@ -45,34 +40,11 @@ def read_conll(path: Path, sep: str | None) -> Iterator[ConllSentence]:
         yield ConllSentence(first, tokens, tags)
 
 
-def join_tokens(tokens: list[str], tags: list[str]) -> tuple[str, list[TaggedSpan]]:
-    """Join tokens with single spaces and turn BIO tags into character spans.
-
-    An I- tag that does not continue a span of the same label starts a new one (the
-    usual seqeval reading), so no annotated token is dropped.
-    """
+def join_tokens(tokens: list[str], tags: list[str]) -> tuple[str, list[LabelledSpan]]:
+    """Join tokens with single spaces and read their BIO tags as character spans."""
     offsets: list[tuple[int, int]] = []
     pos = 0
     for tok in tokens:
         offsets.append((pos, pos + len(tok)))
         pos += len(tok) + 1
-    text = " ".join(tokens)
-    spans: list[TaggedSpan] = []
-    cur: list[int] | None = None  # [start, end] of the open span
-    cur_label = ""
-    for (s, e), tag in zip(offsets, tags, strict=True):
-        prefix, _, label = tag.partition("-")
-        if tag == "O" or prefix not in ("B", "I") or not label:
-            if cur:
-                spans.append(TaggedSpan(cur[0], cur[1], cur_label))
-            cur = None
-            continue
-        if prefix == "I" and cur and label == cur_label:
-            cur[1] = e
-            continue
-        if cur:
-            spans.append(TaggedSpan(cur[0], cur[1], cur_label))
-        cur, cur_label = [s, e], label
-    if cur:
-        spans.append(TaggedSpan(cur[0], cur[1], cur_label))
-    return text, spans
+    return " ".join(tokens), bio_to_spans(offsets, tags)

@@ -8,7 +8,8 @@ says nothing about entities, re3d nothing about events.
 
 from __future__ import annotations
 
-from enum import Enum
+import itertools
+from enum import StrEnum
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -23,28 +24,32 @@ from serving.schema import (
 )
 
 
-class Split(str, Enum):
+class Split(StrEnum):
     TRAIN = "train"
     DEV = "dev"
     TEST = "test"
 
 
-class LabelSet(str, Enum):
-    """Everything a record can be annotated for. Task sets are dataset-specific."""
+class LabelSet(StrEnum):
+    """Everything a record can be annotated for.
+
+    Record-level sets describe the record's whole text (a document, or a sentence where
+    the dataset's unit is a sentence); SENTENCE_* sets describe `Record.sentences`.
+    """
 
     ENTITIES = "entities"
     ROLES = "roles"
-    DOC_EVENTS = "doc_events"
-    SENTENCE_EVENTS = "sentence_events"
-    DOC_COARSE = "doc_coarse"
-    SENTENCE_COARSE = "sentence_coarse"
+    EVENTS = "events"
+    COARSE = "coarse"
     CAMEO_PENTA = "cameo_penta"
     SATP = "satp"
-    IPE_DOC = "ipe_doc"
-    IPE_SENTENCE = "ipe_sentence"
+    IPE = "ipe"
     INSIGHTCRIME = "insightcrime"
     MUC4_INCIDENT = "muc4_incident"
     MUC4_TEMPLATES = "muc4_templates"
+    SENTENCE_EVENTS = "sentence_events"
+    SENTENCE_COARSE = "sentence_coarse"
+    SENTENCE_IPE = "sentence_ipe"
 
 
 class _Strict(BaseModel):
@@ -101,7 +106,9 @@ class TaskLabels(_Strict):
             allowed = {m.value for m in enum}
             bad = [v for v in getattr(self, name) if v not in allowed]
             if bad:
-                raise ValueError(f"unknown {name} label(s) {bad}; expected one of {sorted(allowed)}")
+                raise ValueError(
+                    f"unknown {name} label(s) {bad}; expected one of {sorted(allowed)}"
+                )
         return self
 
 
@@ -154,14 +161,13 @@ class Record(_Strict):
         n = len(self.text)
         if not self.text.strip():
             raise ValueError("text is empty")
-        for item in [*self.spans, *self.sentences]:
+        bounded: list[Span | Sentence] = [*self.spans, *self.sentences]
+        for item in bounded:
             if item.end > n:
                 raise ValueError(f"offset [{item.start}, {item.end}) is past the text end {n}")
         for layer in ("entity", "role"):
-            marked = sorted(
-                (s.start, s.end) for s in self.spans if getattr(s, layer) is not None
-            )
-            for (a0, a1), (b0, b1) in zip(marked, marked[1:], strict=False):
+            marked = sorted((s.start, s.end) for s in self.spans if getattr(s, layer) is not None)
+            for (a0, a1), (b0, b1) in itertools.pairwise(marked):
                 if b0 < a1:
                     raise ValueError(f"{layer} spans [{a0}, {a1}) and [{b0}, {b1}) overlap")
         sets = [c.label_set for c in self.annotated]

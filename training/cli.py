@@ -1,0 +1,145 @@
+"""The `conflict-tagger` command line: thin wrappers over importable functions.
+
+Heavy imports happen inside the commands, so `--help` is instant and nothing here pulls
+torch into a process that only serves.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+app = typer.Typer(
+    help="Tag actors, weapons, places, dates, roles and event types in conflict news.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+data_app = typer.Typer(help="Build, check and fetch the training corpus.", no_args_is_help=True)
+app.add_typer(data_app, name="data")
+
+DataDir = Annotated[
+    Path | None,
+    typer.Option(
+        "--data-dir",
+        help="Folder holding the datasets (default: $CONFLICT_DATA_DIR, else ../shared/datasets).",
+    ),
+]
+OutDir = Annotated[
+    Path | None,
+    typer.Option("--out", help="Where the corpus is written (default: data/work/corpus)."),
+]
+Only = Annotated[
+    list[str] | None,
+    typer.Option("--only", help="Only these collections (repeat the option for several)."),
+]
+
+
+def _fail(message: str) -> None:
+    typer.echo(f"error: {message}", err=True)
+    raise typer.Exit(code=1)
+
+
+@data_app.command("build")
+def data_build(
+    data_dir: DataDir = None,
+    out: OutDir = None,
+    only: Only = None,
+    hf: Annotated[bool, typer.Option(help="Also build the Hugging Face Arrow caches.")] = True,
+) -> None:
+    """Convert every dataset into one validated corpus (JSONL per collection and split)."""
+    from training.corpus.build import DEFAULT_OUT, convert_all, write_corpus
+    from training.corpus.sources import data_dir as locate
+
+    try:
+        corpus = convert_all(locate(data_dir), only)
+    except (FileNotFoundError, ValueError) as err:
+        _fail(str(err))
+    target = out or DEFAULT_OUT
+    index = write_corpus(corpus, target)
+    if hf:
+        from training.corpus.hf import load_collection
+
+        for name in index:
+            load_collection(target, name)
+    total = sum(s["records"] for e in index.values() for s in e["splits"].values())
+    typer.echo(
+        f"wrote {total} records in {len(index)} collections to {target} "
+        f"({len(corpus.log.problems)} spans or records skipped; see `conflict-tagger data report`)"
+    )
+
+
+@data_app.command("report")
+def data_report(
+    data_dir: DataDir = None,
+    only: Only = None,
+    write: Annotated[
+        Path | None,
+        typer.Option(help="Update the report section of this Markdown file (e.g. data/README.md)."),
+    ] = None,
+) -> None:
+    """Print counts per dataset, split and label, the overlaps found and the spans skipped."""
+    from training.corpus.build import convert_all
+    from training.corpus.report import render, replace_section
+    from training.corpus.sources import data_dir as locate
+
+    try:
+        report = render(convert_all(locate(data_dir), only))
+    except (FileNotFoundError, ValueError) as err:
+        _fail(str(err))
+    if write:
+        write.write_text(replace_section(write.read_text(encoding="utf-8"), report), "utf-8")
+        typer.echo(f"updated the report in {write}")
+    else:
+        typer.echo(report, nl=False)
+
+
+@data_app.command("validate")
+def data_validate(
+    files: Annotated[list[Path], typer.Argument(help="JSONL files of corpus records.")],
+) -> None:
+    """Check records against the schema; every problem names the file, line and record."""
+    from training.corpus.build import validate_jsonl
+
+    bad = 0
+    for path in files:
+        if not path.is_file():
+            _fail(f"{path} does not exist")
+        for problem in validate_jsonl(path):
+            typer.echo(problem, err=True)
+            bad += 1
+    if bad:
+        _fail(f"{bad} problem(s) found")
+    typer.echo(f"{len(files)} file(s) valid")
+
+
+@data_app.command("fetch")
+def data_fetch(
+    dest: Annotated[Path, typer.Argument(help="Folder to download the datasets into.")],
+    manifest: Annotated[
+        Path | None, typer.Option(help="Data manifest (default: data/manifest.yaml).")
+    ] = None,
+    base_url: Annotated[
+        str | None, typer.Option(help="A mirror that replaces the upstream host.")
+    ] = None,
+    dataset: Annotated[
+        list[str] | None, typer.Option(help="Only these datasets (repeat for several).")
+    ] = None,
+) -> None:
+    """Download the datasets from their upstream repositories at pinned commits."""
+    from training.corpus.build import REPO
+    from training.corpus.fetch import fetch
+
+    try:
+        result = fetch(
+            dest, manifest or REPO / "data" / "manifest.yaml", base_url=base_url, datasets=dataset
+        )
+    except (OSError, ValueError) as err:
+        _fail(str(err))
+    typer.echo(str(result))
+    typer.echo(f"set CONFLICT_DATA_DIR={dest} to use them")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    app()

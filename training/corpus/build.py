@@ -1,0 +1,160 @@
+"""Run every converter and write the corpus as JSONL, one file per collection and split."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+from pydantic import ValidationError
+
+from training.corpus import (
+    convert_cameo,
+    convert_ipe,
+    convert_muc4,
+    convert_plover,
+    convert_re3d,
+    convert_tsv,
+)
+from training.corpus.log import ConversionLog
+from training.corpus.record import Record, Split
+
+CONVERTERS: tuple[ModuleType, ...] = (
+    convert_re3d,
+    convert_muc4,
+    convert_cameo,
+    convert_plover,
+    convert_tsv,
+    convert_ipe,
+)
+REPO = Path(__file__).resolve().parents[2]
+DEFAULT_OUT = REPO / "data" / "work" / "corpus"
+
+
+def collections() -> dict[str, str]:
+    """Every collection name and its description, in converter order."""
+    out: dict[str, str] = {}
+    for module in CONVERTERS:
+        out.update(module.COLLECTIONS)
+    return out
+
+
+@dataclass
+class Corpus:
+    records: list[Record]
+    log: ConversionLog = field(default_factory=ConversionLog)
+
+    def by_collection(self) -> dict[str, list[Record]]:
+        out: dict[str, list[Record]] = {name: [] for name in collections()}
+        for r in self.records:
+            out[r.collection].append(r)
+        return out
+
+
+def convert_all(data_dir: Path, only: Iterable[str] | None = None) -> Corpus:
+    """Convert every dataset (or the collections named in `only`) into records."""
+    wanted = set(only) if only else None
+    known = collections()
+    if wanted and wanted - known.keys():
+        raise ValueError(
+            f"unknown collection(s) {sorted(wanted - known.keys())}; known: {sorted(known)}"
+        )
+    log = ConversionLog()
+    records: list[Record] = []
+    seen: set[str] = set()
+    for module in CONVERTERS:
+        if wanted and not wanted & module.COLLECTIONS.keys():
+            continue
+        for record in module.convert(data_dir, log):
+            if wanted and record.collection not in wanted:
+                continue
+            if record.id in seen:
+                raise ValueError(f"two records share the id {record.id!r}: a converter bug")
+            seen.add(record.id)
+            records.append(record)
+    return Corpus(records, log)
+
+
+def write_jsonl(records: Iterable[Record], path: Path) -> str:
+    """Write records atomically; returns the sha256 of the file (the data fingerprint)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    digest = hashlib.sha256()
+    with tmp.open("w", encoding="utf-8") as f:
+        for r in records:
+            line = r.model_dump_json() + "\n"
+            digest.update(line.encode())
+            f.write(line)
+    tmp.replace(path)
+    return digest.hexdigest()
+
+
+def write_corpus(corpus: Corpus, out_dir: Path) -> dict[str, Any]:
+    """`<out>/<collection>/<split>.jsonl` plus `<out>/index.json` with counts and hashes."""
+    index: dict[str, Any] = {}
+    for name, records in corpus.by_collection().items():
+        if not records:
+            continue
+        splits = {}
+        for split in Split:
+            part = [r for r in records if r.split is split]
+            sha = write_jsonl(part, out_dir / name / f"{split.value}.jsonl")
+            splits[split.value] = {"records": len(part), "sha256": sha}
+        index[name] = {"description": collections()[name], "splits": splits}
+    (out_dir / "index.json").write_text(json.dumps(index, indent=2) + "\n", encoding="utf-8")
+    return index
+
+
+def read_jsonl(path: Path) -> Iterator[Record]:
+    """Read and validate records; errors name the file, line and record id."""
+    with path.open(encoding="utf-8") as f:
+        for n, line in enumerate(f, start=1):
+            if not line.strip():
+                continue
+            try:
+                yield Record.model_validate_json(line)
+            except ValidationError as err:
+                rid = _record_id(line)
+                raise ValueError(f"{path}:{n} (record {rid}): {_short(err)}") from None
+
+
+def validate_jsonl(path: Path) -> list[str]:
+    """Every problem in a JSONL file of records, one message each (empty: all valid)."""
+    problems: list[str] = []
+    ids: dict[str, int] = {}
+    with path.open(encoding="utf-8") as f:
+        for n, line in enumerate(f, start=1):
+            if not line.strip():
+                continue
+            try:
+                record = Record.model_validate_json(line)
+            except ValidationError as err:
+                problems.append(f"{path}:{n} (record {_record_id(line)}): {_short(err)}")
+                continue
+            if record.id in ids:
+                problems.append(
+                    f"{path}:{n}: id {record.id!r} already used on line {ids[record.id]}"
+                )
+            ids.setdefault(record.id, n)
+    return problems
+
+
+def _record_id(line: str) -> str:
+    try:
+        value = json.loads(line).get("id")
+    except (json.JSONDecodeError, AttributeError):
+        return "?"
+    return repr(value) if value is not None else "without id"
+
+
+def _short(err: ValidationError) -> str:
+    parts = []
+    for e in err.errors()[:5]:
+        loc = ".".join(str(p) for p in e["loc"]) or "record"
+        parts.append(f"{loc}: {e['msg']}")
+    more = len(err.errors()) - 5
+    return "; ".join(parts) + (f"; and {more} more" if more > 0 else "")
