@@ -88,3 +88,26 @@ def test_overlapping_spans_are_refused() -> None:
 def test_length_mismatch_is_refused() -> None:
     with pytest.raises(ValueError, match="2 token offsets but 1 tags"):
         bio_to_spans([(0, 1), (2, 3)], ["O"])
+
+
+@given(
+    st.lists(
+        st.tuples(
+            st.text(st.characters(blacklist_categories=["Zs", "Zl", "Zp", "Cc"]), min_size=1),
+            st.sampled_from(["O", "B-PER", "I-PER", "B-LOC", "I-LOC"]),
+        ),
+        min_size=1,
+        max_size=12,
+    )
+)
+def test_conll_spans_index_the_joined_text(rows: list[tuple[str, str]]) -> None:
+    from training.corpus.conll import join_tokens
+
+    tokens = [t for t, _ in rows]
+    text, spans = join_tokens(tokens, [g for _, g in rows])
+    assert text == " ".join(tokens)
+    starts = [sum(len(t) + 1 for t in tokens[:i]) for i in range(len(tokens))]
+    for span in spans:
+        first = starts.index(span.start)
+        last = next(i for i in range(len(tokens)) if starts[i] + len(tokens[i]) == span.end)
+        assert text[span.start : span.end] == " ".join(tokens[first : last + 1])

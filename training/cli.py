@@ -128,14 +128,11 @@ def data_fetch(
     ] = None,
 ) -> None:
     """Download the datasets from their upstream repositories at pinned commits."""
-    from training.corpus.build import REPO
-    from training.corpus.fetch import fetch
+    from training.corpus.fetch import MANIFEST, FetchError, fetch
 
     try:
-        result = fetch(
-            dest, manifest or REPO / "data" / "manifest.yaml", base_url=base_url, datasets=dataset
-        )
-    except (OSError, ValueError) as err:
+        result = fetch(dest, manifest or MANIFEST, base_url=base_url, datasets=dataset)
+    except (FetchError, OSError, ValueError) as err:
         _fail(str(err))
     typer.echo(str(result))
     typer.echo(f"set CONFLICT_DATA_DIR={dest} to use them")

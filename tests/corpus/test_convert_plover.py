@@ -221,7 +221,7 @@ def test_convert(tmp_path: Path) -> None:
     assert [(second.span_text(s), s.role) for s in second.spans] == [
         ("Ostland army", Role.SOURCE_ACTOR)
     ]
-    assert third.events == [] and third.coarse == [CoarseType.NON_CONFLICT]
+    assert third.events == [] and third.coarse == []
 
     coverage = first.coverage(LabelSet.EVENTS)
     assert coverage is not None and not coverage.exhaustive

@@ -224,3 +224,23 @@ def test_real_manifest_matches_the_datasets_checksums(real_data: Path) -> None:
 
     assert {e.sha256 for e in entries} == set(sums.values())
     assert {e.path: e.sha256 for e in entries} == sums
+
+
+def test_cli_fetch_reports_and_fails_cleanly(tmp_path: Path, mirror: Mirror) -> None:
+    from typer.testing import CliRunner
+
+    from training.cli import app
+
+    manifest = _manifest(tmp_path, [_entry(up) for up in FILES])
+    dest = tmp_path / "datasets"
+    args = ["data", "fetch", str(dest), "--manifest", str(manifest)]
+    runner = CliRunner()
+    result = runner.invoke(app, [*args, "--base-url", mirror.base_url])
+    assert result.exit_code == 0, result.output
+    assert "2 file(s) downloaded, 0 already present" in result.output
+    assert f"CONFLICT_DATA_DIR={dest}" in result.output
+
+    (dest / "toy/train.tsv").write_bytes(b"damaged")
+    result = runner.invoke(app, [*args, "--base-url", "http://127.0.0.1:9"])
+    assert result.exit_code == 1
+    assert "error: toy/train.tsv: could not download" in result.output

@@ -5,9 +5,10 @@ from pathlib import Path
 
 import pytest
 
-from training.corpus.build import REPO, Corpus, convert_all
+from training.corpus.build import Corpus, convert_all
 from training.corpus.record import Split
 from training.corpus.report import render, replace_section
+from training.corpus.sources import project_root
 
 
 @pytest.fixture(scope="module")
@@ -24,7 +25,7 @@ pytestmark = pytest.mark.slow
 
 
 def test_data_readme_holds_the_current_report(corpus: Corpus) -> None:
-    readme = REPO / "data" / "README.md"
+    readme = project_root() / "data" / "README.md"
     current = readme.read_text(encoding="utf-8")
     assert replace_section(current, render(corpus)) == current, (
         "data/README.md is out of date: run `conflict-tagger data report --write data/README.md`"

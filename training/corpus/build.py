@@ -22,6 +22,7 @@ from training.corpus import (
 )
 from training.corpus.log import ConversionLog
 from training.corpus.record import Record, Split
+from training.corpus.sources import project_root
 
 CONVERTERS: tuple[ModuleType, ...] = (
     convert_re3d,
@@ -31,8 +32,7 @@ CONVERTERS: tuple[ModuleType, ...] = (
     convert_tsv,
     convert_ipe,
 )
-REPO = Path(__file__).resolve().parents[2]
-DEFAULT_OUT = REPO / "data" / "work" / "corpus"
+DEFAULT_OUT = project_root() / "data" / "work" / "corpus"
 
 
 def collections() -> dict[str, str]:

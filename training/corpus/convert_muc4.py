@@ -20,10 +20,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Generic, TypeVar
 
-from serving.schema import EntityType, EventType, Muc4Incident, Muc4Role, Role, coarse_types
+from serving.schema import EntityType, EventType, Muc4Incident, Muc4Role, Role
 from training.corpus.jsonlines import read_objects
 from training.corpus.log import ConversionLog
-from training.corpus.mapping import MAPPING
+from training.corpus.mapping import MAPPING, coarse_of
 from training.corpus.record import (
     Coverage,
     Filler,
@@ -230,7 +230,7 @@ def doc_record(raw: JsonObj, split: Split, rel: str, log: ConversionLog) -> Reco
         annotated=COVERAGE,
         spans=template_spans(templates, log),
         events=[e for e in EventType if e in events],
-        coarse=coarse_types(events),
+        coarse=coarse_of(events),
         tasks=TaskLabels(muc4_incident=[i.value for i in Muc4Incident if i in incidents]),
         templates=templates,
     )

@@ -19,9 +19,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from serving.schema import EventType, Role, coarse_types
+from serving.schema import EventType, Role
 from training.corpus.log import ConversionLog
-from training.corpus.mapping import PLOVER_RULES, Rule
+from training.corpus.mapping import MAPPING, PLOVER_RULES, Rule, coarse_of
 from training.corpus.record import Coverage, LabelSet, Record, Source, Span, Split
 from training.corpus.splits import cameo_split, text_key
 
@@ -42,6 +42,8 @@ CAMEO_TEST_REL = "cameo/class/test.tsv"
 NEAR_COPY_RATIO = 0.55
 
 JsonObj = dict[str, Any]
+_ROLE = {k: t.role for k, t in MAPPING["plover_actor"].items() if t.role is not None}
+SOURCE, TARGET, RECIPROCAL = _ROLE["source"], _ROLE["target"], _ROLE["SRC/TAR"]
 
 
 def event_rule(event: str, mode: str | None, text: str) -> Rule:
@@ -156,21 +158,21 @@ def actor_roles(raw: JsonObj, log: ConversionLog) -> list[tuple[str, Role]]:
     target_keys = {_norm(t) for t in targets}
     for actor in sources:
         if _norm(actor) in target_keys:
-            out.append((actor, Role.RECIPROCAL_ACTOR))
+            out.append((actor, RECIPROCAL))
             log.resolve(DATASET, "actor_source_and_target")
         elif in_markup(actor):
-            out.append((actor, Role.RECIPROCAL_ACTOR))
+            out.append((actor, RECIPROCAL))
             log.resolve(DATASET, "actor_reciprocal_from_markup")
         else:
-            out.append((actor, Role.SOURCE_ACTOR))
+            out.append((actor, SOURCE))
     for actor in targets:
         if _norm(actor) in source_keys:
             continue  # already a reciprocal span
         if in_markup(actor):
-            out.append((actor, Role.RECIPROCAL_ACTOR))
+            out.append((actor, RECIPROCAL))
             log.resolve(DATASET, "actor_reciprocal_from_markup")
         else:
-            out.append((actor, Role.TARGET_ACTOR))
+            out.append((actor, TARGET))
     return out
 
 
@@ -219,7 +221,7 @@ COVERAGE = [
     ),
     Coverage(
         label_set=LabelSet.ROLES,
-        labels=[r.value for r in (Role.SOURCE_ACTOR, Role.TARGET_ACTOR, Role.RECIPROCAL_ACTOR)],
+        labels=[r.value for r in (SOURCE, TARGET, RECIPROCAL)],
         exhaustive=False,
     ),
 ]
@@ -240,7 +242,7 @@ def sentence_record(raw: JsonObj, record_id: str, cameo: CameoTest, log: Convers
         annotated=COVERAGE,
         spans=actor_spans(text, raw, log),
         events=[e for e in EventType if e in events],
-        coarse=coarse_types(set(events)),
+        coarse=coarse_of(events),
     )
 
 

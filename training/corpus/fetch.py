@@ -22,10 +22,10 @@ from urllib.parse import quote
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from training.corpus.sources import ENV_VAR
+from training.corpus.sources import ENV_VAR, project_root
 
 RAW_BASE = "https://raw.githubusercontent.com"
-MANIFEST = Path(__file__).resolve().parents[2] / "data" / "manifest.yaml"
+MANIFEST = project_root() / "data" / "manifest.yaml"
 _CHUNK = 1 << 20
 
 
@@ -89,6 +89,12 @@ class FetchReport:
     downloaded: list[str] = field(default_factory=list)  # paths fetched in this run
     present: list[str] = field(default_factory=list)  # already there with the right checksum
     unpinned: list[str] = field(default_factory=list)  # fetched from HEAD: no full commit known
+
+    def __str__(self) -> str:
+        text = f"{len(self.downloaded)} file(s) downloaded, {len(self.present)} already present"
+        if self.unpinned:
+            text += f"; {len(self.unpinned)} taken from the default branch (no pinned commit)"
+        return text
 
 
 def raw_url(repo: str, ref: str, upstream_path: str) -> str:

@@ -8,7 +8,7 @@ dataset-specific task label still keeps it).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
 
@@ -84,6 +84,13 @@ _TABLE: dict[str, dict[str, Target]] = {
         "S": _t(R.SOURCE_ACTOR),
         "T": _t(R.TARGET_ACTOR),
         "R": _t(R.RECIPROCAL_ACTOR, why="both parties to a reciprocal act, e.g. talks"),
+    },
+    "plover_actor": {
+        "source": _t(R.SOURCE_ACTOR),
+        "target": _t(R.TARGET_ACTOR),
+        "SRC/TAR": _t(
+            R.RECIPROCAL_ACTOR, why="in a SRC/TAR markup phrase, or both source and target"
+        ),
     },
     "satp": {
         "ARMED_ASSAULT": _t(V.ARMED_ATTACK),
@@ -244,11 +251,18 @@ def event_labels(table: str) -> list[EventType]:
     return [e for e in EventType if e in found]
 
 
+def coarse_of(events: Iterable[EventType]) -> list[CoarseType]:
+    """Coarse types of these event types, schema order; never NON_CONFLICT (see derive)."""
+    found = {COARSE_OF[e] for e in events}
+    return [c for c in CoarseType if c in found]
+
+
 def derive(targets: list[Target]) -> tuple[list[EventType], list[CoarseType]]:
     """Event types and coarse types (schema order) of a text with these upstream labels.
 
-    NON_CONFLICT is never derived here: an empty list only means no covered label fired.
+    NON_CONFLICT is never derived here: an empty list only means no covered label fired,
+    and no dataset covers every event type.
     """
     events = {e for t in targets for e in t.events}
-    coarse = {COARSE_OF[e] for e in events} | {c for t in targets for c in t.coarse}
+    coarse = set(coarse_of(events)) | {c for t in targets for c in t.coarse}
     return [e for e in EventType if e in events], [c for c in CoarseType if c in coarse]

@@ -11,7 +11,15 @@ from training.corpus.log import ConversionLog
 from training.corpus.record import Record
 
 ENV_VAR = "CONFLICT_DATA_DIR"
-_REPO = Path(__file__).resolve().parents[2]
+_SOURCE_TREE = Path(__file__).resolve().parents[2]
+
+
+def project_root() -> Path:
+    """The source checkout this code runs from, else the working directory (an installed
+    package has no checkout, and its site-packages is no place for data)."""
+    if (_SOURCE_TREE / "pyproject.toml").is_file():
+        return _SOURCE_TREE
+    return Path.cwd()
 
 
 def data_dir(explicit: Path | str | None = None) -> Path:
@@ -21,7 +29,7 @@ def data_dir(explicit: Path | str | None = None) -> Path:
     elif os.environ.get(ENV_VAR):
         path = Path(os.environ[ENV_VAR])
     else:
-        path = _REPO.parent / "shared" / "datasets"
+        path = project_root().parent / "shared" / "datasets"
         if not path.is_dir():
             raise FileNotFoundError(
                 f"no data directory: set {ENV_VAR} to the folder holding the datasets, "
