@@ -14,10 +14,18 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
-# Until the model and service exist, the main job builds the corpus and prints its report.
-demo: $(STAMP)
-	$(BIN)/conflict-tagger data build
-	$(BIN)/conflict-tagger data report
+MODEL := runs/default/model
+
+# Until the service exists, the main job builds the corpus, trains the default model if it
+# is not there yet (resumable: rerun after an interruption), and tags a sample article.
+demo: $(STAMP) runs/default/finished.json
+	$(BIN)/conflict-tagger tag --model $(MODEL) - < data/samples/article.txt
+
+runs/default/finished.json: $(STAMP) configs/default.yaml
+	mkdir -p data/work
+	$(BIN)/conflict-tagger data report > data/work/report.md
+	@echo "data report: data/work/report.md"
+	$(BIN)/conflict-tagger train configs/default.yaml --output runs/default
 
 lint: $(STAMP)
 	$(BIN)/ruff check serving training tests

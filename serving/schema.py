@@ -8,7 +8,7 @@ cannot shift the ids.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from enum import Enum, StrEnum
 from types import MappingProxyType
 
@@ -40,6 +40,18 @@ class Role(StrEnum):
     SOURCE_ACTOR = "SOURCE_ACTOR"
     TARGET_ACTOR = "TARGET_ACTOR"
     RECIPROCAL_ACTOR = "RECIPROCAL_ACTOR"
+
+
+# Two annotation schemes share the role layer and legitimately overlap (a perpetrator is
+# often also a source actor), so the model gives each its own BIO head.
+EVENT_ROLES: tuple[Role, ...] = (
+    Role.PERP_IND,
+    Role.PERP_ORG,
+    Role.VICTIM,
+    Role.PHYS_TARGET,
+    Role.INSTRUMENT,
+)
+ACTOR_ROLES: tuple[Role, ...] = (Role.SOURCE_ACTOR, Role.TARGET_ACTOR, Role.RECIPROCAL_ACTOR)
 
 
 class CoarseType(StrEnum):
@@ -188,8 +200,8 @@ TASK_LABELS: Mapping[str, type[Enum]] = MappingProxyType(
 )
 
 
-def bio_tags(labels: type[Enum]) -> list[str]:
-    """`O` first, then `B-x`, `I-x` for each label in enum order."""
+def bio_tags(labels: Iterable[Enum]) -> list[str]:
+    """`O` first, then `B-x`, `I-x` for each label in order."""
     tags = ["O"]
     for label in labels:
         tags += [f"B-{label.value}", f"I-{label.value}"]
@@ -198,6 +210,8 @@ def bio_tags(labels: type[Enum]) -> list[str]:
 
 ENTITY_TAGS = bio_tags(EntityType)
 ROLE_TAGS = bio_tags(Role)
+EVENT_ROLE_TAGS = bio_tags(EVENT_ROLES)
+ACTOR_ROLE_TAGS = bio_tags(ACTOR_ROLES)
 ENTITY_TAG_IDS = {tag: i for i, tag in enumerate(ENTITY_TAGS)}
 ROLE_TAG_IDS = {tag: i for i, tag in enumerate(ROLE_TAGS)}
 EVENT_TYPE_IDS = {e: i for i, e in enumerate(EventType)}
@@ -212,6 +226,8 @@ def label_lists() -> dict[str, list[str]]:
         "coarse_types": [c.value for c in CoarseType],
         "entity_tags": ENTITY_TAGS,
         "role_tags": ROLE_TAGS,
+        "event_role_tags": EVENT_ROLE_TAGS,
+        "actor_role_tags": ACTOR_ROLE_TAGS,
     }
     for name, enum in TASK_LABELS.items():
         lists[name] = [m.value for m in enum]

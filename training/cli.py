@@ -100,7 +100,7 @@ def data_validate(
     files: Annotated[list[Path], typer.Argument(help="JSONL files of corpus records.")],
 ) -> None:
     """Check records against the schema; every problem names the file, line and record."""
-    from training.corpus.build import validate_jsonl
+    from training.corpus.jsonlines import validate_jsonl
 
     bad = 0
     for path in files:
@@ -136,6 +136,126 @@ def data_fetch(
         _fail(str(err))
     typer.echo(str(result))
     typer.echo(f"set CONFLICT_DATA_DIR={dest} to use them")
+
+
+@app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
+def train(
+    ctx: typer.Context,
+    config: Annotated[
+        Path, typer.Argument(help="Training recipe (YAML), e.g. configs/default.yaml.")
+    ],
+    output: Annotated[
+        Path, typer.Option(help="Run folder: checkpoints, metrics log, the best model in model/.")
+    ] = Path("runs/default"),
+    progress: Annotated[bool, typer.Option(help="Show a progress bar.")] = True,
+) -> None:
+    """Train (or resume) a model; extra `--section.key value` pairs override the config."""
+    from training.config import load_config
+    from training.evaluate import evaluate_all
+    from training.train import train as run
+
+    try:
+        cfg = load_config(config, ctx.args)
+        result = run(cfg, output, evaluate_all, progress=progress, log=typer.echo)
+    except (FileNotFoundError, ValueError) as err:
+        _fail(str(err))
+    typer.echo(
+        f"best dev score {result.best_score:.4f} after {result.epochs_run} epoch(s) in "
+        f"{result.seconds / 60:.1f} min; model in {result.model_dir}"
+    )
+
+
+@app.command()
+def evaluate(
+    model: Annotated[Path, typer.Argument(help="A trained model folder (runs/NAME/model).")],
+    dataset: Annotated[
+        list[str], typer.Option(help="Collection(s) to score, e.g. re3d_conflibert.")
+    ],
+    split: Annotated[str, typer.Option(help="train, dev or test.")] = "dev",
+    data_dir: DataDir = None,
+    json_out: Annotated[
+        Path | None, typer.Option("--json", help="Also write the figures here.")
+    ] = None,
+) -> None:
+    """Score a trained model on collections with the metrics of the published numbers."""
+    import json
+
+    from training.evaluate import scores_for
+
+    try:
+        figures = scores_for(model, dataset, split, data_dir)
+    except (FileNotFoundError, ValueError) as err:
+        _fail(str(err))
+    for name, values in figures.items():
+        typer.echo(f"{name} ({split}): main {values['main']:.4f}")
+        for key, value in sorted(values.items()):
+            if key != "main":
+                typer.echo(f"  {key}: {value:.4f}")
+    if json_out:
+        json_out.write_text(json.dumps(figures, indent=2) + "\n", encoding="utf-8")
+
+
+@app.command()
+def tag(
+    text: Annotated[str, typer.Argument(help="The text to tag, or - to read standard input.")],
+    model: Annotated[Path, typer.Option(help="A trained model folder.")] = Path(
+        "runs/default/model"
+    ),
+) -> None:
+    """Tag one text with a trained model (torch backend) and print the result as JSON."""
+    import json
+    import sys
+
+    from serving.decode import decoded_json
+    from serving.engine import Engine
+    from training.backend import TorchBackend
+    from training.checkpoint import load_model
+
+    body = sys.stdin.read() if text == "-" else text
+    if not body.strip():
+        _fail("the text is empty: pass the article as an argument, or - and pipe it in")
+    try:
+        trained, tokenizer, settings, meta = load_model(model)
+    except (FileNotFoundError, ValueError) as err:
+        _fail(str(err))
+    (result,) = Engine(tokenizer, TorchBackend(trained), settings).run([body])
+    out = {"model": str(model), "config_sha256": meta["config_sha256"][:16]}
+    out |= decoded_json(body, result)
+    typer.echo(json.dumps(out, indent=2, ensure_ascii=False))
+
+
+@app.command("benchmark-accuracy")
+def benchmark_accuracy(
+    model: Annotated[
+        list[str], typer.Option(help="NAME=MODEL_DIR, one column each (repeat for several).")
+    ],
+    out: Annotated[Path, typer.Option(help="Markdown report to write.")] = Path(
+        "benchmarks/accuracy.md"
+    ),
+    notes: Annotated[Path | None, typer.Option(help="Markdown to put above the table.")] = None,
+    data_dir: DataDir = None,
+) -> None:
+    """Run the whole accuracy table and write it, with the command, hashes and date."""
+    import sys
+    import time
+
+    from training.benchmark import render, run_benchmark
+
+    started = time.perf_counter()
+    models = {}
+    for spec in model:
+        name, sep, path = spec.partition("=")
+        if not sep:
+            _fail(f"--model takes NAME=MODEL_DIR, got {spec!r}")
+        try:
+            models[name] = (Path(path), run_benchmark(Path(path), data_dir))
+        except (FileNotFoundError, ValueError) as err:
+            _fail(str(err))
+    command = "conflict-tagger " + " ".join(sys.argv[1:])
+    text = notes.read_text(encoding="utf-8") if notes else ""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(render(models, command, time.perf_counter() - started, text), "utf-8")
+    typer.echo(f"wrote {out}")
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -3,14 +3,9 @@ from pathlib import Path
 
 import pytest
 
-from training.corpus.build import (
-    collections,
-    convert_all,
-    read_jsonl,
-    validate_jsonl,
-    write_corpus,
-)
+from training.corpus.build import collections, convert_all, write_corpus
 from training.corpus.hf import load_collection
+from training.corpus.jsonlines import read_jsonl, validate_jsonl
 from training.corpus.record import Split
 
 

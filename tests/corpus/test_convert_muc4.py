@@ -18,9 +18,10 @@ from training.corpus.convert_muc4 import (
     is_weapon_name,
     parse_incidents,
     resolve_overlaps,
+    template_spans,
 )
 from training.corpus.log import ConversionLog
-from training.corpus.record import LabelSet, Record, Split
+from training.corpus.record import Filler, LabelSet, Mention, Record, Split, Template
 
 TEXT = (
     "armed men of the red dawn front attacked the water plant in vilora with a car bomb. "
@@ -140,7 +141,7 @@ def test_convert_builds_templates_spans_and_labels(tmp_path: Path) -> None:
 def test_coverage(tmp_path: Path) -> None:
     rec, _ = convert_one(tmp_path, {"docid": "D", "doctext": TEXT, "templates": []})
     roles = rec.coverage(LabelSet.ROLES)
-    assert roles is not None and not roles.exhaustive
+    assert roles is not None and roles.exhaustive
     assert roles.labels == ["PERP_IND", "PERP_ORG", "PHYS_TARGET", "VICTIM", "INSTRUMENT"]
     entities = rec.coverage(LabelSet.ENTITIES)
     assert entities is not None and entities.labels == ["WEAPON"] and not entities.exhaustive
@@ -296,3 +297,19 @@ def test_real_muc4(real_data: Path) -> None:
     assert not log.skipped("muc4"), "GTT offsets all matched when this test was written"
     gtt = {s: {r.source.upstream_id for r in records if r.split is s} for s in Split}
     assert conflibert_docids(root) == gtt
+
+
+def test_repeated_mentions_get_the_role_of_the_marked_one() -> None:
+    text = "the fmln attacked. later the fmln fled; fmlnx is no match."
+    log = ConversionLog()
+    fmln = Mention(text="the fmln", start=0, end=8)
+    template = Template(
+        incident_type="attack", incidents=[Muc4Incident.ATTACK], events=[EventType.ARMED_ATTACK],
+        fillers=[Filler(role=Muc4Role.PERP_ORG, mentions=[fmln])],
+    )  # fmt: skip
+    spans = template_spans([template], text, log)
+    assert [(text[s.start : s.end], s.role) for s in spans] == [
+        ("the fmln", Role.PERP_ORG),
+        ("the fmln", Role.PERP_ORG),
+    ]
+    assert log.resolved[("muc4", "role_mention_repeated")] == 1

@@ -4,21 +4,21 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
 from typing import Any
-
-from pydantic import ValidationError
 
 from training.corpus import (
     convert_cameo,
     convert_ipe,
     convert_muc4,
     convert_plover,
+    convert_rare_events,
     convert_re3d,
     convert_tsv,
+    weak_labels,
 )
 from training.corpus.log import ConversionLog
 from training.corpus.record import Record, Split
@@ -31,6 +31,8 @@ CONVERTERS: tuple[ModuleType, ...] = (
     convert_plover,
     convert_tsv,
     convert_ipe,
+    convert_rare_events,
+    weak_labels,  # last: it reads the others' dev and test texts to keep them out
 )
 DEFAULT_OUT = project_root() / "data" / "work" / "corpus"
 
@@ -107,54 +109,3 @@ def write_corpus(corpus: Corpus, out_dir: Path) -> dict[str, Any]:
         index[name] = {"description": collections()[name], "splits": splits}
     (out_dir / "index.json").write_text(json.dumps(index, indent=2) + "\n", encoding="utf-8")
     return index
-
-
-def read_jsonl(path: Path) -> Iterator[Record]:
-    """Read and validate records; errors name the file, line and record id."""
-    with path.open(encoding="utf-8") as f:
-        for n, line in enumerate(f, start=1):
-            if not line.strip():
-                continue
-            try:
-                yield Record.model_validate_json(line)
-            except ValidationError as err:
-                rid = _record_id(line)
-                raise ValueError(f"{path}:{n} (record {rid}): {_short(err)}") from None
-
-
-def validate_jsonl(path: Path) -> list[str]:
-    """Every problem in a JSONL file of records, one message each (empty: all valid)."""
-    problems: list[str] = []
-    ids: dict[str, int] = {}
-    with path.open(encoding="utf-8") as f:
-        for n, line in enumerate(f, start=1):
-            if not line.strip():
-                continue
-            try:
-                record = Record.model_validate_json(line)
-            except ValidationError as err:
-                problems.append(f"{path}:{n} (record {_record_id(line)}): {_short(err)}")
-                continue
-            if record.id in ids:
-                problems.append(
-                    f"{path}:{n}: id {record.id!r} already used on line {ids[record.id]}"
-                )
-            ids.setdefault(record.id, n)
-    return problems
-
-
-def _record_id(line: str) -> str:
-    try:
-        value = json.loads(line).get("id")
-    except (json.JSONDecodeError, AttributeError):
-        return "?"
-    return repr(value) if value is not None else "without id"
-
-
-def _short(err: ValidationError) -> str:
-    parts = []
-    for e in err.errors()[:5]:
-        loc = ".".join(str(p) for p in e["loc"]) or "record"
-        parts.append(f"{loc}: {e['msg']}")
-    more = len(err.errors()) - 5
-    return "; ".join(parts) + (f"; and {more} more" if more > 0 else "")

