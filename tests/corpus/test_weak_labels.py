@@ -294,7 +294,9 @@ def test_rare_events_errors_name_file_and_line(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match=r"dev\.jsonl:1 .*split is 'dev' in the train file"):
         load(bad, Split.TRAIN)
     bad.write_text('{"id": "x"}\n', encoding="utf-8")
-    with pytest.raises(ValueError, match=r"dev\.jsonl:1 \(record .x.\): collection: Field required"):
+    with pytest.raises(
+        ValueError, match=r"dev\.jsonl:1 \(record .x.\): collection: Field required"
+    ):
         load(bad, Split.DEV)
 
 
