@@ -8,9 +8,8 @@ Probabilities above THRESHOLD count as predicted labels.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
@@ -204,6 +203,3 @@ def scores_for(
         for name, recs in corpus.by_collection().items() if name in collections
     }  # fmt: skip
     return evaluate_all(engine, by)
-
-
-Evaluator = Callable[[Engine, dict[str, list[Record]]], dict[str, dict[str, Any]]]

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from serving.heads import HEAD_BY_NAME, SEGMENT_HEADS, TOKEN_HEADS, TOKEN_LAYER
+from serving.heads import HEAD_BY_NAME, TOKEN_HEADS, TOKEN_LAYER
 from serving.spans import LabelledSpan, spans_to_bio
 from serving.tokenizer import Encoded
 from serving.windows import Window, make_windows
@@ -177,7 +177,3 @@ def featurize(
         if seg is not None:
             feats.groups.append(Group([seg], sent_targets))
     return feats
-
-
-def segment_head_names() -> list[str]:
-    return [h.name for h in SEGMENT_HEADS]
