@@ -7,11 +7,12 @@ training; a sentence's are the mean over its tokens.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 import numpy as np
 
-from serving.heads import SEGMENT_HEADS, SEGMENT_SLICES, TOKEN_HEADS
+from serving.heads import HEAD_BY_NAME, SEGMENT_HEADS, SEGMENT_SLICES, TOKEN_HEADS
 from serving.spans import bio_to_spans
 from serving.windows import Window, owner
 
@@ -136,9 +137,25 @@ def decode_text(
     return result
 
 
-def decoded_json(text: str, result: Decoded, threshold: float = 0.5) -> dict[str, object]:
+DEFAULT_THRESHOLD = 0.5
+
+
+def chosen_labels(
+    head: str, probs: np.ndarray, thresholds: Mapping[str, float] | None = None
+) -> list[str]:
+    """The labels a head predicts: the argmax of a softmax head; for a sigmoid head, those
+    above its threshold (tuned on dev and shipped with the model, else 0.5)."""
+    labels = HEAD_BY_NAME[head].labels
+    if HEAD_BY_NAME[head].kind == "single":
+        return [labels[int(probs.argmax())]]
+    cut = (thresholds or {}).get(head, DEFAULT_THRESHOLD)
+    return [lab for lab, p in zip(labels, probs, strict=True) if p > cut]
+
+
+def decoded_json(
+    text: str, result: Decoded, thresholds: Mapping[str, float] | None = None
+) -> dict[str, object]:
     """A plain-JSON view of one result: spans with their text, labels above threshold."""
-    from serving.heads import HEAD_BY_NAME
 
     def spans(found: list[ScoredSpan]) -> list[dict[str, object]]:
         return [
@@ -147,18 +164,15 @@ def decoded_json(text: str, result: Decoded, threshold: float = 0.5) -> dict[str
             for s in found
         ]  # fmt: skip
 
-    def labels(head: str, probs: np.ndarray) -> list[dict[str, object]]:
-        names = HEAD_BY_NAME[head].labels
-        return [
-            {"label": n, "score": round(float(p), 3)}
-            for n, p in sorted(zip(names, probs, strict=True), key=lambda x: -x[1])
-            if p > threshold
-        ]
+    def labels(head: str) -> list[dict[str, object]]:
+        probs, names = result.document[head], HEAD_BY_NAME[head].labels
+        chosen = [(n, float(probs[names.index(n)])) for n in chosen_labels(head, probs, thresholds)]
+        return [{"label": n, "score": round(p, 3)} for n, p in sorted(chosen, key=lambda x: -x[1])]
 
     return {
         "entities": spans(result.entities),
         "roles": spans(result.roles),
-        "event_types": labels("events", result.document["events"]),
-        "coarse_types": labels("coarse", result.document["coarse"]),
+        "event_types": labels("events"),
+        "coarse_types": labels("coarse"),
         "windows": result.windows,
     }

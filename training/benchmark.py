@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import statistics
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -81,54 +82,86 @@ def file_sha256(path: Path) -> str:
     return h.hexdigest()
 
 
-def run_benchmark(
-    model_dir: Path, data_dir: Path | None = None
-) -> dict[str, dict[str, dict[str, float]]]:
-    """{split: {collection: figures}} for every collection the table needs."""
+Scores = dict[str, dict[str, dict[str, float]]]  # split -> collection -> figures
+CACHE = "benchmark_scores.json"
+
+
+def trained_on(model_dir: Path) -> list[str]:
     meta = json.loads((model_dir / "training.json").read_text(encoding="utf-8"))
-    skip = leaking(list(meta["config"]["data"]["train"]))
+    return list(meta["config"]["data"]["train"])
+
+
+def run_benchmark(model_dir: Path, data_dir: Path | None = None, fresh: bool = False) -> Scores:
+    """{split: {collection: figures}} for the table's collections this model trained on
+    (its own test sets, never ones that share its training text). Cached in the model
+    folder, keyed by the weights and thresholds, since evaluation takes minutes."""
+    meta = json.loads((model_dir / "training.json").read_text(encoding="utf-8"))
+    key = {"weights_sha256": file_sha256(model_dir / "weights.pt"),
+           "thresholds": meta.get("thresholds", {})}  # fmt: skip
+    cache = model_dir / CACHE
+    if not fresh and cache.is_file():
+        saved = json.loads(cache.read_text(encoding="utf-8"))
+        if saved["key"] == key:
+            scores: Scores = saved["scores"]
+            return scores
+    own, skip = set(trained_on(model_dir)), leaking(trained_on(model_dir))
     by_split: dict[str, set[str]] = {}
     for row in ROWS:
-        if row.collection not in skip:
+        if row.collection in own and row.collection not in skip:
             by_split.setdefault(row.split, set()).add(row.collection)
-    return {
+    scores = {
         split: scores_for(model_dir, sorted(names), split, data_dir)
         for split, names in by_split.items()
     }
+    cache.write_text(json.dumps({"key": key, "scores": scores}, indent=1) + "\n", "utf-8")
+    return scores
+
+
+def cell(row: Row, models: list[tuple[list[str], Scores]]) -> str:
+    """A column's figure for a row: mean ± sd over its models trained on the row's
+    collection ("-" if none did); "leak" where one trained on text of that test set."""
+    if any(row.collection in leaking(names) for names, _ in models):
+        return "leak"
+    values = [
+        100 * scores[row.split][row.collection][row.metric]
+        for names, scores in models
+        if row.collection in names
+        and row.metric in scores.get(row.split, {}).get(row.collection, {})
+    ]  # fmt: skip
+    if not values:
+        return "-"
+    if len(values) == 1:
+        return f"{values[0]:.1f}"
+    mean, sd = statistics.mean(values), statistics.stdev(values)
+    return f"{mean:.1f} ± {sd:.1f}"
 
 
 def render(
-    models: dict[str, tuple[Path, dict[str, dict[str, dict[str, float]]]]], command: str,
-    seconds: float, notes: str = "",
-) -> str:  # fmt: skip
-    """One column per model, one row per benchmark figure, the reference beside them."""
+    columns: dict[str, list[tuple[Path, Scores]]], command: str, seconds: float, notes: str = ""
+) -> str:
+    """One column per named group of models (seeds, or one model per dataset), one row
+    per benchmark figure, the reference beside them."""
     lines = ["# Accuracy", "", f"Made by `{command}` on {time.strftime('%Y-%m-%d', time.gmtime())}"
-             f" (evaluation took {seconds:.0f} s). Figures are percentages.", ""]  # fmt: skip
-    for name, (model_dir, _) in models.items():
-        meta = json.loads((model_dir / "training.json").read_text(encoding="utf-8"))
-        lines.append(
-            f"- **{name}**: `{model_dir}`, config sha256 `{meta['config_sha256'][:16]}`, "
-            f"weights sha256 `{file_sha256(model_dir / 'weights.pt')[:16]}`, data fingerprint "
-            f"`{meta.get('data_fingerprint', '')[:16]}`, best dev epoch {meta.get('epoch')}"
-        )
+             f" (evaluation took {seconds:.0f} s). Figures are percentages; a ± figure is the"
+             " mean and sample standard deviation over the column's seeds.", ""]  # fmt: skip
+    for name, models in columns.items():
+        for model_dir, _ in models:
+            meta = json.loads((model_dir / "training.json").read_text(encoding="utf-8"))
+            lines.append(
+                f"- **{name}**: `{model_dir}`, seed {meta['config']['training']['seed']}, "
+                f"config sha256 `{meta['config_sha256'][:16]}`, weights sha256 "
+                f"`{file_sha256(model_dir / 'weights.pt')[:16]}`, data fingerprint "
+                f"`{meta.get('data_fingerprint', '')[:16]}`, best dev epoch {meta.get('epoch')}"
+            )
     lines += ["", notes, ""] if notes else [""]
-    names = list(models)
+    names = list(columns)
     lines += [
         "| task | split | metric | " + " | ".join(names) + " | reference |",
         "|---|---|---|" + "---|" * len(names) + "---|",
     ]
+    trained = {n: [(trained_on(d), s) for d, s in models] for n, models in columns.items()}
     for row in ROWS:
-        cells = []
-        for name in names:
-            value = models[name][1].get(row.split, {}).get(row.collection, {}).get(row.metric)
-            trained_on = list(
-                json.loads((models[name][0] / "training.json").read_text(encoding="utf-8"))[
-                    "config"]["data"]["train"]
-            )  # fmt: skip
-            if row.collection in leaking(trained_on):
-                cells.append("leak")
-            else:
-                cells.append(f"{100 * value:.1f}" if value is not None else "n/a")
+        cells = [cell(row, trained[name]) for name in names]
         lines.append(
             f"| {row.task} | {row.split} | {row.label} | "
             + " | ".join(cells)

@@ -78,6 +78,12 @@ def load_model(
     return model, Tokenizer.from_file(folder / "tokenizer.json"), settings, meta
 
 
+def update_meta(folder: Path, changes: dict[str, Any]) -> None:
+    """Add or replace keys of a model folder's training.json."""
+    path = folder / "training.json"
+    _atomic_json(path, json.loads(path.read_text(encoding="utf-8")) | changes)
+
+
 def save_state(path: Path, state: dict[str, Any]) -> None:
     tmp = path.with_suffix(".tmp")
     torch.save(state, tmp)

@@ -196,6 +196,20 @@ def evaluate(
 
 
 @app.command()
+def thresholds(
+    model: Annotated[Path, typer.Argument(help="A trained model folder (runs/NAME/model).")],
+) -> None:
+    """Tune the model's label thresholds again on its dev records and save them with it."""
+    from training.evaluate import retune_thresholds
+
+    try:
+        tuned = retune_thresholds(model)
+    except (FileNotFoundError, ValueError) as err:
+        _fail(str(err))
+    typer.echo("thresholds: " + ", ".join(f"{k} {v:.2f}" for k, v in tuned.items()))
+
+
+@app.command()
 def tag(
     text: Annotated[str, typer.Argument(help="The text to tag, or - to read standard input.")],
     model: Annotated[Path, typer.Option(help="A trained model folder.")] = Path(
@@ -220,19 +234,26 @@ def tag(
         _fail(str(err))
     (result,) = Engine(tokenizer, TorchBackend(trained), settings).run([body])
     out = {"model": str(model), "config_sha256": meta["config_sha256"][:16]}
-    out |= decoded_json(body, result)
+    out |= decoded_json(body, result, meta.get("thresholds"))
     typer.echo(json.dumps(out, indent=2, ensure_ascii=False))
 
 
 @app.command("benchmark-accuracy")
 def benchmark_accuracy(
     model: Annotated[
-        list[str], typer.Option(help="NAME=MODEL_DIR, one column each (repeat for several).")
+        list[str],
+        typer.Option(
+            help="NAME=DIR[,DIR...]: one column; several folders are seeds (mean ± sd) or "
+            "one model per dataset (each scored on what it trained on). Repeat for columns."
+        ),
     ],
     out: Annotated[Path, typer.Option(help="Markdown report to write.")] = Path(
         "benchmarks/accuracy.md"
     ),
     notes: Annotated[Path | None, typer.Option(help="Markdown to put above the table.")] = None,
+    fresh: Annotated[
+        bool, typer.Option(help="Score again even where a model folder holds cached scores.")
+    ] = False,
     data_dir: DataDir = None,
 ) -> None:
     """Run the whole accuracy table and write it, with the command, hashes and date."""
@@ -242,19 +263,21 @@ def benchmark_accuracy(
     from training.benchmark import render, run_benchmark
 
     started = time.perf_counter()
-    models = {}
+    columns = {}
     for spec in model:
-        name, sep, path = spec.partition("=")
-        if not sep:
-            _fail(f"--model takes NAME=MODEL_DIR, got {spec!r}")
+        name, sep, paths = spec.partition("=")
+        if not sep or not paths:
+            _fail(f"--model takes NAME=DIR[,DIR...], got {spec!r}")
         try:
-            models[name] = (Path(path), run_benchmark(Path(path), data_dir))
+            columns[name] = [
+                (Path(p), run_benchmark(Path(p), data_dir, fresh)) for p in paths.split(",")
+            ]
         except (FileNotFoundError, ValueError) as err:
             _fail(str(err))
     command = "conflict-tagger " + " ".join(sys.argv[1:])
     text = notes.read_text(encoding="utf-8") if notes else ""
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(render(models, command, time.perf_counter() - started, text), "utf-8")
+    out.write_text(render(columns, command, time.perf_counter() - started, text), "utf-8")
     typer.echo(f"wrote {out}")
 
 

@@ -86,9 +86,9 @@ class Config(_Strict):
         return hashlib.sha256(blob).hexdigest()
 
 
-def parse_overrides(args: list[str]) -> dict[str, Any]:
-    """`["--training.lr", "3e-5", "--data.dev", "[re3d]"]` -> nested dict (YAML values)."""
-    out: dict[str, Any] = {}
+def parse_overrides(args: list[str]) -> list[tuple[list[str], Any]]:
+    """`["--training.lr", "3e-5", "--data.dev", "[re3d]"]` -> (key path, YAML value) pairs."""
+    out: list[tuple[list[str], Any]] = []
     i = 0
     while i < len(args):
         key = args[i]
@@ -102,22 +102,20 @@ def parse_overrides(args: list[str]) -> dict[str, Any]:
             i += 2
         else:
             raise ValueError(f"override {key!r} has no value")
-        node = out
-        *path, last = key[2:].split(".")
-        for part in path:
-            node = node.setdefault(part, {})
-        node[last] = yaml.safe_load(value)
+        out.append((key[2:].split("."), yaml.safe_load(value)))
     return out
 
 
-def _merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
-    merged = dict(base)
-    for k, v in extra.items():
-        if isinstance(v, dict) and isinstance(merged.get(k), dict):
-            merged[k] = _merge(merged[k], v)
-        else:
-            merged[k] = v
-    return merged
+def apply_override(raw: dict[str, Any], path: list[str], value: Any) -> None:
+    """Set one key; the value replaces what was there, so `--data.train '{satp: {}}'`
+    trains on SATP alone rather than adding it to the config's collections."""
+    node = raw
+    for part in path[:-1]:
+        child = node.get(part)
+        if not isinstance(child, dict):
+            child = node[part] = {}
+        node = child
+    node[path[-1]] = value
 
 
 def load_config(path: Path | str, overrides: list[str] | None = None) -> Config:
@@ -127,7 +125,8 @@ def load_config(path: Path | str, overrides: list[str] | None = None) -> Config:
         raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
     except FileNotFoundError:
         raise FileNotFoundError(f"no config at {path}") from None
-    raw = _merge(raw, parse_overrides(overrides or []))
+    for key_path, value in parse_overrides(overrides or []):
+        apply_override(raw, key_path, value)
     try:
         return Config.model_validate(raw)
     except ValidationError as err:

@@ -2,25 +2,25 @@
 
 Predictions come from the one inference path (`serving.engine.Engine`); each collection
 has one "main" figure (what model selection averages) beside the full breakdown.
-Probabilities above THRESHOLD count as predicted labels.
+A sigmoid head predicts the labels above its threshold: tuned on dev during training
+(`tune_thresholds`), shipped in the model folder, and used as is on test.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
 
-from serving.decode import Decoded, ScoredSpan
+from serving.decode import Decoded, ScoredSpan, chosen_labels
 from serving.engine import Engine
 from serving.heads import HEAD_BY_NAME
 from serving.spans import LabelledSpan, spans_to_bio
 from training import metrics
 from training.corpus.record import LabelSet, Record, Split
 
-THRESHOLD = 0.5
 # Texts made by joining CoNLL tokens with spaces: scored on those very tokens.
 CONLL = {"re3d_conflibert", "cameo_ner"}
 _WORD = re.compile(r"\w+|[^\w\s]")
@@ -70,13 +70,6 @@ def span_scores(
     return metrics.entity_scores(gold_tags, pred_tags)
 
 
-def _labels(probs: np.ndarray, head: str) -> list[str]:
-    labels = HEAD_BY_NAME[head].labels
-    if HEAD_BY_NAME[head].kind == "single":
-        return [labels[int(probs.argmax())]]
-    return [lab for lab, p in zip(labels, probs, strict=True) if p > THRESHOLD]
-
-
 def _entity_figures(s: metrics.EntityScores) -> dict[str, float]:
     out = {"micro_f1": s.micro.f1, "micro_precision": s.micro.precision,
            "micro_recall": s.micro.recall, "macro_f1": s.macro_f1}  # fmt: skip
@@ -99,9 +92,14 @@ def _multilabel_figures(s: metrics.MultiLabelScores) -> dict[str, float]:
 
 
 def evaluate_records(
-    name: str, records: Sequence[Record], decoded: Sequence[Decoded]
-) -> dict[str, float]:
+    name: str, records: Sequence[Record], decoded: Sequence[Decoded],
+    thresholds: Mapping[str, float] | None = None,
+) -> dict[str, float]:  # fmt: skip
     """Every figure for one collection; "main" is the one its reference number uses."""
+
+    def _labels(probs: np.ndarray, head: str) -> list[str]:
+        return chosen_labels(head, probs, thresholds)
+
     if name in ("re3d", "re3d_conflibert"):
         return _entity_figures(span_scores(records, decoded, "entity"))
     if name == "cameo_ner":
@@ -131,7 +129,7 @@ def evaluate_records(
         out["main"] = (docs.example_f1 + sents.example_f1) / 2
         return out
     if name == "muc4":
-        return _muc4(records, decoded)
+        return _muc4(records, decoded, thresholds)
     if name in ("rare_events", "plover"):
         gold_events = [{e.value for e in r.events} for r in records]
         pred_events = [set(_labels(d.document["events"], "events")) for d in decoded]
@@ -145,7 +143,9 @@ def evaluate_records(
     raise ValueError(f"no evaluation is defined for collection {name!r}")
 
 
-def _muc4(records: Sequence[Record], decoded: Sequence[Decoded]) -> dict[str, float]:
+def _muc4(
+    records: Sequence[Record], decoded: Sequence[Decoded], thresholds: Mapping[str, float] | None
+) -> dict[str, float]:
     gold = [metrics.grit_doc_gold(metrics.gold_templates(r.templates)) for r in records]
     pred = []
     for r, d in zip(records, decoded, strict=True):
@@ -159,7 +159,10 @@ def _muc4(records: Sequence[Record], decoded: Sequence[Decoded]) -> dict[str, fl
     roles = metrics.grit_role_filler_scores(gold, pred)
     incidents = metrics.incident_type_doc_f1(
         [set(r.tasks.muc4_incident) for r in records],
-        [set(_labels(d.document["muc4_incident"], "muc4_incident")) for d in decoded],
+        [
+            set(chosen_labels("muc4_incident", d.document["muc4_incident"], thresholds))
+            for d in decoded
+        ],
     )
     out = {"role_filler_f1": roles.micro.f1, "role_filler_precision": roles.micro.precision,
            "role_filler_recall": roles.micro.recall, "incident_doc_f1": incidents.f1}  # fmt: skip
@@ -173,15 +176,50 @@ def predict(engine: Engine, records: Sequence[Record]) -> list[Decoded]:
     return engine.run([r.text for r in records], sentences)
 
 
+# Which sigmoid head each collection tunes, and on which of its figures.
+TUNED = {
+    "satp": ("satp", "main"), "insightcrime": ("insightcrime", "main"),
+    "ipe": ("ipe", "main"), "ipe_conflibert_sents": ("ipe", "main"),
+    "ipe_conflibert_docs": ("ipe", "main"), "muc4": ("muc4_incident", "incident_doc_f1"),
+    "rare_events": ("events", "main"), "plover": ("events", "main"),
+}  # fmt: skip
+GRID = tuple(round(0.05 * i, 2) for i in range(1, 20))
+
+
+def tune_thresholds(
+    predicted: Mapping[str, tuple[Sequence[Record], Sequence[Decoded]]],
+) -> dict[str, float]:
+    """Per sigmoid head, the threshold on GRID with the best mean dev figure over the
+    collections that score it; ties go to the value nearest 0.5."""
+    by_head: dict[str, list[tuple[str, str]]] = {}
+    for name in predicted:
+        if name in TUNED:
+            head, key = TUNED[name]
+            by_head.setdefault(head, []).append((name, key))
+
+    def score(head: str, cut: float) -> tuple[float, float]:
+        figures = [
+            evaluate_records(name, *predicted[name], {head: cut})[key]
+            for name, key in by_head[head]
+        ]  # fmt: skip
+        return float(np.mean(figures)), -abs(cut - 0.5)
+
+    return {head: max(GRID, key=lambda cut: score(head, cut)) for head in sorted(by_head)}
+
+
 def evaluate_all(
-    engine: Engine, by_collection: dict[str, list[Record]]
-) -> dict[str, dict[str, float]]:
-    """Figures for every non-empty collection given (used as the training evaluator)."""
-    out = {}
-    for name, records in by_collection.items():
-        if records and name != "weak_events":
-            out[name] = evaluate_records(name, records, predict(engine, records))
-    return out
+    engine: Engine, by_collection: dict[str, list[Record]],
+    thresholds: Mapping[str, float] | None = None,
+) -> tuple[dict[str, dict[str, float]], dict[str, float]]:  # fmt: skip
+    """Figures for every non-empty collection given, and the thresholds they used: the
+    ones passed, or (None) thresholds tuned on these very records, as on dev in training."""
+    predicted = {
+        name: (records, predict(engine, records))
+        for name, records in by_collection.items() if records and name != "weak_events"
+    }  # fmt: skip
+    chosen = dict(thresholds) if thresholds is not None else tune_thresholds(predicted)
+    figures = {name: evaluate_records(name, *pair, chosen) for name, pair in predicted.items()}
+    return figures, chosen
 
 
 def scores_for(
@@ -195,11 +233,30 @@ def scores_for(
 
     if split not in {s.value for s in Split}:
         raise ValueError(f"split must be train, dev or test, not {split!r}")
-    model, tokenizer, settings, _ = load_model(model_dir)
+    model, tokenizer, settings, meta = load_model(model_dir)
     engine = Engine(tokenizer, TorchBackend(model), settings)
     corpus = convert_all(locate(data_dir), only=collections)
     by = {
         name: [r for r in recs if r.split.value == split]
         for name, recs in corpus.by_collection().items() if name in collections
     }  # fmt: skip
-    return evaluate_all(engine, by)
+    # Models saved before thresholds were tuned predict above 0.5.
+    figures, _ = evaluate_all(engine, by, meta.get("thresholds", {}))
+    return figures
+
+
+def retune_thresholds(model_dir: Path) -> dict[str, float]:
+    """Tune a trained model's thresholds again on the dev records of its own config (the
+    ones training selected it on) and store them in its training.json."""
+    from training.backend import TorchBackend
+    from training.checkpoint import load_model, update_meta
+    from training.config import Config
+    from training.train import load_records
+
+    model, tokenizer, settings, meta = load_model(model_dir)
+    config = Config.model_validate(meta["config"])
+    dev = load_records(config)["dev"]
+    engine = Engine(tokenizer, TorchBackend(model), settings)
+    figures, thresholds = evaluate_all(engine, {n: dev[n] for n in config.data.dev})
+    update_meta(model_dir, {"thresholds": thresholds, "dev_with_thresholds": figures})
+    return thresholds

@@ -34,7 +34,10 @@ from training.features import Features, featurize
 from training.model import MultiTaskModel, encoder_dir, multitask_loss
 
 CHECKPOINT_STEPS = 200
-Evaluator = Callable[[Engine, dict[str, list[Record]]], dict[str, dict[str, float]]]
+# Dev records -> (figures per collection, the sigmoid heads' thresholds tuned on them).
+Evaluator = Callable[
+    [Engine, dict[str, list[Record]]], tuple[dict[str, dict[str, float]], dict[str, float]]
+]
 
 
 @dataclass
@@ -255,7 +258,7 @@ def train(
                 break
         bar.close()
         train_seconds = time.perf_counter() - tick
-        scores = evaluate(engine, {n: records["dev"][n] for n in config.data.dev})
+        scores, thresholds = evaluate(engine, {n: records["dev"][n] for n in config.data.dev})
         score = (
             float(np.mean([scores[n]["main"] for n in config.data.dev])) if config.data.dev else 0.0
         )
@@ -264,7 +267,7 @@ def train(
             best, bad_epochs = score, 0
             save_model(output_dir / "model", model, tokenizer, config, {
                 "data_fingerprint": fingerprint, "epoch": epoch + 1, "dev": scores,
-                "dev_score": score,
+                "dev_score": score, "thresholds": thresholds,
             })  # fmt: skip
         else:
             bad_epochs += 1
@@ -273,7 +276,8 @@ def train(
             "train_tokens_per_s": round(tokens / max(train_seconds, 1e-9)),
             "train_examples_per_s": round(examples / max(train_seconds, 1e-9), 2),
             "loss": {k: round(float(np.mean(v)), 4) for k, v in losses.items()},
-            "dev": scores, "dev_score": round(score, 4), "best": improved,
+            "dev": scores, "dev_score": round(score, 4), "thresholds": thresholds,
+            "best": improved,
         }  # fmt: skip
         with (output_dir / "metrics.jsonl").open("a", encoding="utf-8") as f:
             f.write(json.dumps(entry) + "\n")

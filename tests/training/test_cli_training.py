@@ -48,6 +48,14 @@ def test_train_tag_and_evaluate_from_the_command_line(
     assert result.exit_code == 0, result.output
     assert 0.0 <= json.loads(out.read_text())["satp"]["main"] <= 1.0
 
+    meta_path = run / "model" / "training.json"
+    trained_with = json.loads(meta_path.read_text())["thresholds"]
+    result = runner.invoke(app, ["thresholds", str(run / "model")])
+    assert result.exit_code == 0, result.output
+    meta = json.loads(meta_path.read_text())
+    assert meta["thresholds"] == trained_with  # same weights, same dev records
+    assert set(meta["dev_with_thresholds"]) == set(meta["dev"])
+
 
 def test_bad_configs_name_the_key(tmp_path: Path, tiny_data: Path, tiny_encoder: Path) -> None:
     config = write_config(tmp_path, tiny_data, tiny_encoder)

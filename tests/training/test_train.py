@@ -36,6 +36,7 @@ def test_trains_saves_and_reloads(tiny_data: Path, tiny_encoder: Path, tmp_path:
     model, tokenizer, settings, meta = load_model(result.model_dir)
     assert meta["config_sha256"] == config.digest()
     assert set(meta["dev"]) == {"muc4", "satp", "ipe"}
+    assert set(meta["thresholds"]) == {"muc4_incident", "satp", "ipe"}  # tuned on dev
     engine = Engine(tokenizer, TorchBackend(model), settings)
     texts = ["Rebels fired a rocket at Camp Alpha on 3 May.", "the weather was calm. " * 9]
     together = engine.run(texts)
@@ -57,7 +58,7 @@ def test_a_killed_run_resumes_to_the_same_weights(
     monkeypatch.setattr(train_module, "CHECKPOINT_STEPS", 1)
     calls = {"n": 0}
 
-    def dies_once(engine: Engine, records: dict[str, Any]) -> dict[str, Any]:
+    def dies_once(engine: Engine, records: dict[str, Any]) -> Any:
         calls["n"] += 1
         if calls["n"] == 1:
             raise KeyboardInterrupt  # killed at the end of epoch 1, before it was logged

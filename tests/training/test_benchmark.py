@@ -1,0 +1,43 @@
+import json
+from pathlib import Path
+
+from training.benchmark import ROWS, Row, cell, leaking, render
+
+SATP = next(r for r in ROWS if r.collection == "satp")
+RE3D = next(r for r in ROWS if r.collection == "re3d_conflibert")
+
+
+def scores(value: float) -> dict[str, dict[str, dict[str, float]]]:
+    return {"test": {"satp": {"example_f1": value}, "re3d_conflibert": {"micro_f1": value}}}
+
+
+def test_seeds_give_mean_and_sample_sd() -> None:
+    seeds = [(["satp"], scores(v)) for v in (0.80, 0.82, 0.84)]
+    assert cell(SATP, seeds) == "82.0 ± 2.0"
+    assert cell(SATP, seeds[:1]) == "80.0"
+
+
+def test_each_row_reads_only_models_trained_on_its_collection() -> None:
+    singles = [(["satp"], scores(0.9)), (["re3d_conflibert"], scores(0.5))]
+    assert cell(SATP, singles) == "90.0" and cell(RE3D, singles) == "50.0"
+    assert cell(Row("x", "muc4", "test", "main", "F1", ""), singles) == "-"
+
+
+def test_shared_text_is_a_leak_not_a_figure() -> None:
+    assert leaking(["re3d"]) == {"re3d_conflibert"}
+    assert cell(RE3D, [(["re3d"], scores(0.99))]) == "leak"
+
+
+def test_render_names_every_model_and_the_reference(tmp_path: Path) -> None:
+    columns = {}
+    for seed in (123, 124):
+        folder = tmp_path / str(seed)
+        folder.mkdir()
+        (folder / "weights.pt").write_bytes(b"w")
+        meta = {"config": {"data": {"train": {"satp": {}}}, "training": {"seed": seed}},
+                "config_sha256": "c" * 64, "epoch": 2}  # fmt: skip
+        (folder / "training.json").write_text(json.dumps(meta))
+        columns.setdefault("full", []).append((folder, scores(0.8 + (seed - 123) / 100)))
+    text = render(columns, "conflict-tagger benchmark-accuracy", 1.0)
+    assert "seed 123" in text and "seed 124" in text
+    assert "| SATP | test | example-based F1 | 80.5 ± 0.7 | 89.4 |" in text

@@ -1,0 +1,47 @@
+from pathlib import Path
+
+import pytest
+
+from training.config import load_config, parse_overrides
+
+YAML = """
+data:
+  train:
+    re3d: {weight: 2}
+    satp: {}
+  dev: [re3d, satp]
+training:
+  lr: 1.0e-4
+"""
+
+
+def write(tmp_path: Path) -> Path:
+    path = tmp_path / "c.yaml"
+    path.write_text(YAML, encoding="utf-8")
+    return path
+
+
+def test_overrides_set_nested_keys_with_yaml_values(tmp_path: Path) -> None:
+    cfg = load_config(write(tmp_path), ["--training.lr", "3e-5", "--data.train.re3d.weight=4"])
+    assert cfg.training.lr == 3e-5
+    assert cfg.data.train["re3d"].weight == 4 and "satp" in cfg.data.train
+
+
+def test_a_mapping_override_replaces_rather_than_merges(tmp_path: Path) -> None:
+    cfg = load_config(write(tmp_path), ["--data.train", "{satp: {}}", "--data.dev", "[satp]"])
+    assert list(cfg.data.train) == ["satp"] and cfg.data.dev == ["satp"]
+
+
+def test_unknown_keys_and_malformed_overrides_are_named(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match=r"training\.lrr"):
+        load_config(write(tmp_path), ["--training.lrr", "1"])
+    with pytest.raises(ValueError, match=r"--training\.lr"):
+        parse_overrides(["--training.lr"])
+    with pytest.raises(ValueError, match=r"section\.key"):
+        parse_overrides(["lr", "1"])
+
+
+def test_the_digest_follows_the_resolved_config(tmp_path: Path) -> None:
+    a = load_config(write(tmp_path))
+    b = load_config(write(tmp_path), ["--training.seed", "124"])
+    assert a.digest() != b.digest() and a.digest() == load_config(write(tmp_path)).digest()

@@ -1,0 +1,58 @@
+import numpy as np
+
+from serving.decode import Decoded, chosen_labels, decoded_json
+from serving.heads import HEAD_BY_NAME
+from training.corpus.record import Record, Source, Split, TaskLabels
+from training.evaluate import evaluate_records, tune_thresholds
+
+SATP = HEAD_BY_NAME["satp"].labels
+
+
+def satp_record(i: int, labels: list[str]) -> Record:
+    return Record(
+        id=f"satp/{i}", collection="satp", split=Split.DEV, text="Maoists attacked a camp.",
+        source=Source(dataset="satp", file="x", upstream_id=str(i)), annotated=[],
+        tasks=TaskLabels(satp=labels),
+    )  # fmt: skip
+
+
+def decoded(satp_probs: np.ndarray) -> Decoded:
+    return Decoded(entities=[], roles=[], document={"satp": satp_probs})
+
+
+def test_sigmoid_heads_use_their_threshold_softmax_heads_the_argmax() -> None:
+    probs = np.linspace(0.1, 0.4, len(SATP))
+    assert chosen_labels("satp", probs) == []
+    assert chosen_labels("satp", probs, {"satp": 0.35}) == [
+        lab for lab, p in zip(SATP, probs, strict=True) if p > 0.35
+    ]
+    penta = np.array([0.1, 0.5, 0.2, 0.1, 0.1])
+    assert chosen_labels("cameo_penta", penta, {"cameo_penta": 0.9}) == [
+        HEAD_BY_NAME["cameo_penta"].labels[1]
+    ]
+
+
+def test_thresholds_are_tuned_on_the_records_and_ties_go_nearest_one_half() -> None:
+    # Gold labels get 0.3 and the others 0.1: any cut in [0.1, 0.3) is perfect.
+    records, outputs = [], []
+    for i in range(6):
+        gold = [SATP[i % len(SATP)]]
+        records.append(satp_record(i, gold))
+        outputs.append(decoded(np.array([0.3 if lab in gold else 0.1 for lab in SATP])))
+    assert evaluate_records("satp", records, outputs)["main"] == 0.0  # 0.5 predicts nothing
+    tuned = tune_thresholds({"satp": (records, outputs)})
+    assert tuned == {"satp": 0.25}
+    assert evaluate_records("satp", records, outputs, tuned)["main"] == 1.0
+
+
+def test_json_view_lists_event_types_above_the_shipped_threshold() -> None:
+    events = np.zeros(len(HEAD_BY_NAME["events"].labels))
+    events[0], events[1] = 0.3, 0.2
+    result = Decoded([], [], {"events": events, "coarse": np.zeros(4)})
+    assert decoded_json("x", result)["event_types"] == []
+    view = decoded_json("x", result, {"events": 0.15})
+    names = HEAD_BY_NAME["events"].labels
+    assert view["event_types"] == [
+        {"label": names[0], "score": 0.3},
+        {"label": names[1], "score": 0.2},
+    ]
