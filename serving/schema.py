@@ -232,3 +232,9 @@ def label_lists() -> dict[str, list[str]]:
     for name, enum in TASK_LABELS.items():
         lists[name] = [m.value for m in enum]
     return lists
+
+
+def label_differences(labels: dict[str, object]) -> list[str]:
+    """Keys where a saved labels.json differs from this code's schema (empty: identical)."""
+    expected: dict[str, object] = {"schema_version": SCHEMA_VERSION, **label_lists()}
+    return sorted(k for k in expected.keys() | labels.keys() if labels.get(k) != expected.get(k))

@@ -7,13 +7,13 @@ LR tuned on dev, mean of 3 seeds) on its published splits, GRIT's and GTT's on M
 
 from __future__ import annotations
 
-import hashlib
 import json
 import statistics
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from serving.artifact import sha256_file
 from training.evaluate import RARE, scores_for
 
 
@@ -74,14 +74,6 @@ def leaking(trained_on: list[str]) -> set[str]:
     return set().union(*(SHARES_TEXT.get(name, set()) for name in trained_on))
 
 
-def file_sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as f:
-        while chunk := f.read(1 << 20):
-            h.update(chunk)
-    return h.hexdigest()
-
-
 Scores = dict[str, dict[str, dict[str, float]]]  # split -> collection -> figures
 CACHE = "benchmark_scores.json"
 
@@ -96,7 +88,7 @@ def run_benchmark(model_dir: Path, data_dir: Path | None = None, fresh: bool = F
     (its own test sets, never ones that share its training text). Cached in the model
     folder, keyed by the weights and thresholds, since evaluation takes minutes."""
     meta = json.loads((model_dir / "training.json").read_text(encoding="utf-8"))
-    key = {"weights_sha256": file_sha256(model_dir / "weights.pt"),
+    key = {"weights_sha256": sha256_file(model_dir / "weights.pt"),
            "thresholds": meta.get("thresholds", {})}  # fmt: skip
     cache = model_dir / CACHE
     if not fresh and cache.is_file():
@@ -150,7 +142,7 @@ def render(
             lines.append(
                 f"- **{name}**: `{model_dir}`, seed {meta['config']['training']['seed']}, "
                 f"config sha256 `{meta['config_sha256'][:16]}`, weights sha256 "
-                f"`{file_sha256(model_dir / 'weights.pt')[:16]}`, data fingerprint "
+                f"`{sha256_file(model_dir / 'weights.pt')[:16]}`, data fingerprint "
                 f"`{meta.get('data_fingerprint', '')[:16]}`, best dev epoch {meta.get('epoch')}"
             )
     lines += ["", notes, ""] if notes else [""]

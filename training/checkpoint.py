@@ -15,7 +15,7 @@ from typing import Any, cast
 import torch
 
 from serving.engine import EngineSettings
-from serving.schema import SCHEMA_VERSION, label_lists
+from serving.schema import SCHEMA_VERSION, label_differences, label_lists
 from serving.tokenizer import Tokenizer
 from training.config import Config
 from training.model import MultiTaskModel, encoder_from_config
@@ -57,11 +57,8 @@ def load_model(
     if not (folder / WEIGHTS).is_file():
         raise FileNotFoundError(f"{folder} is not a trained model folder (no {WEIGHTS})")
     labels = json.loads((folder / "labels.json").read_text(encoding="utf-8"))
-    expected = {"schema_version": SCHEMA_VERSION, **label_lists()}
-    if labels != expected:
-        diff = sorted(
-            k for k in expected.keys() | labels.keys() if labels.get(k) != expected.get(k)
-        )
+    diff = label_differences(labels)
+    if diff:
         raise ValueError(
             f"{folder} was trained with other labels than this code's schema (differs in: "
             f"{', '.join(diff)}); retrain it, or use the code version it was trained with"

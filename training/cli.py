@@ -11,6 +11,8 @@ from typing import Annotated
 
 import typer
 
+from training.cli_models import models_app
+
 app = typer.Typer(
     help="Tag actors, weapons, places, dates, roles and event types in conflict news.",
     no_args_is_help=True,
@@ -18,6 +20,7 @@ app = typer.Typer(
 )
 data_app = typer.Typer(help="Build, check and fetch the training corpus.", no_args_is_help=True)
 app.add_typer(data_app, name="data")
+app.add_typer(models_app, name="models")
 
 DataDir = Annotated[
     Path | None,
@@ -167,7 +170,9 @@ def train(
 
 @app.command()
 def evaluate(
-    model: Annotated[Path, typer.Argument(help="A trained model folder (runs/NAME/model).")],
+    model: Annotated[
+        Path, typer.Argument(help="A trained model folder, or an artifact with --backend.")
+    ],
     dataset: Annotated[
         list[str], typer.Option(help="Collection(s) to score, e.g. re3d_conflibert.")
     ],
@@ -176,6 +181,9 @@ def evaluate(
     json_out: Annotated[
         Path | None, typer.Option("--json", help="Also write the figures here.")
     ] = None,
+    backend: Annotated[
+        str, typer.Option(help="torch (a model folder), or fp32 / int8 (an exported artifact).")
+    ] = "torch",
 ) -> None:
     """Score a trained model on collections with the metrics of the published numbers."""
     import json
@@ -183,7 +191,7 @@ def evaluate(
     from training.evaluate import scores_for
 
     try:
-        figures = scores_for(model, dataset, split, data_dir)
+        figures = scores_for(model, dataset, split, data_dir, backend)
     except (FileNotFoundError, ValueError) as err:
         _fail(str(err))
     for name, values in figures.items():
@@ -193,6 +201,32 @@ def evaluate(
                 typer.echo(f"  {key}: {value:.4f}")
     if json_out:
         json_out.write_text(json.dumps(figures, indent=2) + "\n", encoding="utf-8")
+
+
+@app.command()
+def export(
+    model: Annotated[Path, typer.Argument(help="A trained model folder (runs/NAME/model).")],
+    out_dir: Annotated[Path, typer.Argument(help="New folder for the artifact.")],
+    tolerance: Annotated[
+        float, typer.Option(help="Max |fp32 ONNX - torch| logit difference allowed.")
+    ] = 1e-3,
+    min_agreement: Annotated[
+        float, typer.Option(help="Min share of spans and of labels int8 and fp32 agree on.")
+    ] = 0.99,
+    per_channel: Annotated[bool, typer.Option(help="int8 scales per weight column.")] = True,
+    reduce_range: Annotated[
+        bool, typer.Option(help="7-bit weights (safe on CPUs without VNNI).")
+    ] = True,
+) -> None:
+    """Export to ONNX, fuse, quantize to int8, check parity, and write the artifact."""
+    from training.export import ExportError, ExportOptions
+    from training.export import export as run
+
+    options = ExportOptions(tolerance, min_agreement, per_channel, reduce_range)
+    try:
+        run(model, out_dir, options, log=typer.echo)
+    except (FileNotFoundError, FileExistsError, ValueError, ExportError) as err:
+        _fail(str(err))
 
 
 @app.command()
@@ -261,6 +295,7 @@ def benchmark_accuracy(
     import time
 
     from training.benchmark import render, run_benchmark
+    from training.benchmark_export import put_section, section_of
 
     started = time.perf_counter()
     columns = {}
@@ -276,9 +311,46 @@ def benchmark_accuracy(
             _fail(str(err))
     command = "conflict-tagger " + " ".join(sys.argv[1:])
     text = notes.read_text(encoding="utf-8") if notes else ""
+    report = render(columns, command, time.perf_counter() - started, text)
+    # The export section (benchmark-export) is another command's: keep it.
+    kept = section_of(out.read_text(encoding="utf-8")) if out.is_file() else None
+    if kept:
+        report = put_section(report, kept)
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(render(columns, command, time.perf_counter() - started, text), "utf-8")
+    out.write_text(report, "utf-8")
     typer.echo(f"wrote {out}")
+
+
+@app.command("benchmark-export")
+def benchmark_export(
+    artifact: Annotated[Path, typer.Argument(help="An exported artifact folder.")],
+    model: Annotated[
+        Path | None,
+        typer.Option(help="The trained model folder it came from (default: the manifest's)."),
+    ] = None,
+    out: Annotated[Path, typer.Option(help="Markdown report to update.")] = Path(
+        "benchmarks/accuracy.md"
+    ),
+    data_dir: DataDir = None,
+) -> None:
+    """Dev F1 through torch, the fp32 graph and the int8 graph, beside the parity figures."""
+    import json
+    import sys
+
+    from training.benchmark_export import compare, put_section
+    from training.benchmark_export import render as render_export
+
+    try:
+        manifest = json.loads((artifact / "manifest.json").read_text(encoding="utf-8"))
+        source = model or Path(manifest["training"]["source"])
+        manifest, scores, seconds = compare(source, artifact, data_dir)
+    except (FileNotFoundError, ValueError) as err:
+        _fail(str(err))
+    section = render_export(manifest, scores, seconds, "conflict-tagger " + " ".join(sys.argv[1:]))
+    document = out.read_text(encoding="utf-8") if out.is_file() else "# Accuracy\n"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(put_section(document, section), "utf-8")
+    typer.echo(section)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -222,26 +222,43 @@ def evaluate_all(
     return figures, chosen
 
 
+def load_engine(path: Path, backend: str = "torch") -> tuple[Engine, dict[str, float]]:
+    """An engine and its thresholds: a trained model folder through torch, or an exported
+    artifact through ONNX Runtime ("fp32" or "int8" graph)."""
+    if backend == "torch":
+        from training.backend import TorchBackend
+        from training.checkpoint import load_model
+
+        model, tokenizer, settings, meta = load_model(path)
+        # Models saved before thresholds were tuned predict above 0.5.
+        return Engine(tokenizer, TorchBackend(model), settings), meta.get("thresholds", {})
+    if backend not in ("fp32", "int8"):
+        raise ValueError(f"backend must be torch, fp32 or int8, not {backend!r}")
+    from serving.artifact import verify
+    from serving.onnx_backend import OnnxBackend
+
+    artifact = verify(path)
+    graph = OnnxBackend(artifact.graph("int8" if backend == "int8" else "fp32"))
+    return Engine(artifact.tokenizer(), graph, artifact.settings()), artifact.thresholds
+
+
 def scores_for(
-    model_dir: Path, collections: Sequence[str], split: str, data_dir: Path | None = None
-) -> dict[str, dict[str, float]]:
-    """Load a trained model and score it on `split` of each collection."""
-    from training.backend import TorchBackend
-    from training.checkpoint import load_model
+    model_dir: Path, collections: Sequence[str], split: str, data_dir: Path | None = None,
+    backend: str = "torch",
+) -> dict[str, dict[str, float]]:  # fmt: skip
+    """Score a trained model (or an artifact's graph) on `split` of each collection."""
     from training.corpus.build import convert_all
     from training.corpus.sources import data_dir as locate
 
     if split not in {s.value for s in Split}:
         raise ValueError(f"split must be train, dev or test, not {split!r}")
-    model, tokenizer, settings, meta = load_model(model_dir)
-    engine = Engine(tokenizer, TorchBackend(model), settings)
+    engine, thresholds = load_engine(model_dir, backend)
     corpus = convert_all(locate(data_dir), only=collections)
     by = {
         name: [r for r in recs if r.split.value == split]
         for name, recs in corpus.by_collection().items() if name in collections
     }  # fmt: skip
-    # Models saved before thresholds were tuned predict above 0.5.
-    figures, _ = evaluate_all(engine, by, meta.get("thresholds", {}))
+    figures, _ = evaluate_all(engine, by, thresholds)
     return figures
 
 

@@ -189,8 +189,9 @@ def train(
         ):
             encodings[r.id] = e
     model = MultiTaskModel.build(
-        config.model.encoder, config.model.dropout, config.model.random_init
-    )
+        config.model.encoder, config.model.dropout, config.model.random_init,
+        config.model.attention_dropout,
+    )  # fmt: skip
     per_epoch = _estimate_steps(records, encodings, config)
     total_steps = (
         per_epoch * t.epochs if t.max_steps is None else min(t.max_steps, per_epoch * t.epochs)

@@ -1,0 +1,130 @@
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from serving.artifact import ArtifactError, sha256_file, verify
+from serving.engine import Engine
+from serving.onnx_backend import OnnxBackend
+from training.benchmark_export import put_section, section_of
+from training.cli import app
+from training.evaluate import evaluate_all
+from training.export import ExportError, ExportOptions, agreement, export, op_counts
+from training.train import train
+
+from .test_train import tiny_config
+
+# A tiny random-weight model puts many labels near its thresholds, where int8 rounding
+# flips a few: the agreement bar is lower here than the default for trained models.
+LOOSE = ExportOptions(min_agreement=0.9)
+TEXTS = ["Rebels fired a rocket at Camp Alpha on 3 May.", "Police arrested 12 protesters. " * 8]
+
+
+@pytest.fixture
+def tiny_model(tiny_data: Path, tiny_encoder: Path, tmp_path: Path) -> Path:
+    config = tiny_config(tiny_data, tiny_encoder, epochs=1)
+    return train(
+        config, tmp_path / "run", evaluate_all, progress=False, log=lambda _: None
+    ).model_dir
+
+
+def test_export_writes_a_verified_artifact_with_both_graphs(
+    tiny_model: Path, tmp_path: Path
+) -> None:
+    out = tmp_path / "artifact"
+    manifest = export(tiny_model, out, LOOSE, texts=TEXTS, log=lambda _: None)
+    artifact = verify(out)
+    assert manifest["parity"]["int8_span_agreement"] >= 0.9
+    assert artifact.version == manifest["version"]
+    assert manifest["parity"]["fp32_max_abs_diff"] <= 1e-3
+    assert manifest["fusions"]["Attention"] == 2  # one fused attention per layer
+    counts = op_counts(out / "model.int8.onnx")
+    assert counts["MatMulInteger"] > 0 and counts.get("QAttention", 0) == 2
+    assert "MatMulInteger" not in op_counts(out / "model.onnx")
+    assert len(manifest["quantization"]["kept_fp32"]) == 4  # the heads
+    assert "conflict-tagger model" in (out / "README.md").read_text()
+    assert manifest["training"]["config_sha256"] == json.loads(
+        (tiny_model / "training.json").read_text())["config_sha256"]  # fmt: skip
+    # The graph takes any batch and length, and serving decodes from it.
+    engine = Engine(artifact.tokenizer(), OnnxBackend(artifact.graph("fp32")), artifact.settings())
+    results = engine.run(TEXTS)
+    assert results[1].windows > 1
+
+
+def test_parity_failure_writes_nothing(tiny_model: Path, tmp_path: Path) -> None:
+    out = tmp_path / "artifact"
+    with pytest.raises(ExportError, match="differs from torch"):
+        export(tiny_model, out, ExportOptions(tolerance=0.0), texts=TEXTS, log=lambda _: None)
+    assert not out.exists() and not (tmp_path / "artifact.partial").exists()
+
+
+def test_tampered_or_foreign_artifacts_are_refused(tiny_model: Path, tmp_path: Path) -> None:
+    out = tmp_path / "artifact"
+    export(tiny_model, out, LOOSE, texts=TEXTS, log=lambda _: None)
+    with pytest.raises(FileExistsError, match="never overwritten"):
+        export(tiny_model, out, LOOSE, texts=TEXTS, log=lambda _: None)
+    graph = out / "model.int8.onnx"
+    graph.write_bytes(graph.read_bytes() + b"\0")
+    with pytest.raises(ArtifactError, match=r"model\.int8\.onnx fails its checksum"):
+        verify(out)
+    graph.write_bytes(graph.read_bytes()[:-1])
+    labels = json.loads((out / "labels.json").read_text())
+    labels["entity_tags"] = labels["entity_tags"][:-1]
+    (out / "labels.json").write_text(json.dumps(labels))
+    with pytest.raises(ArtifactError, match=r"labels\.json fails its checksum"):
+        verify(out)
+    manifest = json.loads((out / "manifest.json").read_text())
+    manifest["files"]["labels.json"] = sha256_file(out / "labels.json")
+    (out / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(ArtifactError, match="label schema in: entity_tags"):
+        verify(out)  # consistent checksums, but labels the decoder would misread
+    with pytest.raises(ArtifactError, match="not a model artifact"):
+        verify(tmp_path)
+
+
+def test_agreement_is_shared_over_all() -> None:
+    assert agreement({1, 2, 3}, {2, 3, 4}) == 0.5
+    assert agreement(set(), set()) == 1.0
+
+
+def test_export_command(tiny_model: Path, tmp_path: Path) -> None:
+    runner = CliRunner()
+    args = ["export", str(tiny_model), str(tmp_path / "a"), "--min-agreement", "0"]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    assert "fused:" in result.output and "parity:" in result.output
+    result = runner.invoke(app, args)
+    assert result.exit_code == 1 and "never overwritten" in result.output
+    assert np.isfinite(
+        json.loads((tmp_path / "a" / "manifest.json").read_text())["parity"]["fp32_max_abs_diff"]
+    )
+
+
+def test_benchmark_export_fills_its_section_once(
+    tiny_model: Path, tiny_data: Path, tmp_path: Path
+) -> None:
+    artifact = tmp_path / "a"
+    export(tiny_model, artifact, LOOSE, texts=TEXTS, log=lambda _: None)
+    report = tmp_path / "accuracy.md"
+    report.write_text("# Accuracy\n\nthe main table\n")
+    args = ["benchmark-export", str(artifact), "--model", str(tiny_model), "--out", str(report),
+            "--data-dir", str(tiny_data)]  # fmt: skip
+    for _ in range(2):
+        result = CliRunner().invoke(app, args)
+        assert result.exit_code == 0, result.output
+    text = report.read_text()
+    assert text.startswith("# Accuracy\n\nthe main table\n")
+    assert text.count("<!-- export:start -->") == 1
+    assert "| satp | example-based F1 |" in text
+
+
+def test_sections_survive_a_rewrite_of_the_rest() -> None:
+    section = "<!-- export:start -->\nfigures\n<!-- export:end -->\n"
+    old = "# Accuracy\n\nold table\n\n" + section
+    assert section_of(old) == section
+    assert (
+        put_section("# Accuracy\n\nnew table\n", section) == "# Accuracy\n\nnew table\n\n" + section
+    )
+    assert section_of("no section") is None

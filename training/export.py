@@ -1,0 +1,353 @@
+"""`conflict-tagger export`: a trained model folder -> the artifact serving loads.
+
+Steps: trace the torch model to ONNX (eager attention, so ONNX Runtime's transformer
+optimizer recognises and fuses it), fuse, quantize the encoder's MatMuls to int8, check
+parity on fixed texts, then write tokenizer, labels, model card and a manifest holding every
+file's sha256. The artifact is built in a temporary folder and moved into place only when
+every check passed, so a failed export leaves nothing that could be served.
+"""
+
+from __future__ import annotations
+
+import collections
+import contextlib
+import json
+import shutil
+import subprocess
+import time
+import warnings
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass
+from importlib import metadata
+from pathlib import Path
+from typing import Any, cast
+
+import numpy as np
+import torch
+
+from serving.artifact import FILES, FORMAT_VERSION, GRAPHS, MANIFEST, OUTPUTS, sha256_file, verify
+from serving.decode import Decoded, chosen_labels
+from serving.engine import Engine
+from serving.heads import SEGMENT_HEADS
+from serving.onnx_backend import OnnxBackend
+from serving.schema import SCHEMA_VERSION
+from training.backend import TorchBackend
+from training.checkpoint import load_model
+from training.corpus.sources import project_root
+from training.model import MultiTaskModel
+
+
+class ExportError(RuntimeError):
+    """The export ran but its result must not be used (parity out of tolerance)."""
+
+
+@dataclass(frozen=True)
+class ExportOptions:
+    tolerance: float = 1e-3  # max |fp32 ONNX - torch| over every logit of the parity texts
+    min_agreement: float = 0.99  # int8 vs fp32: shared / all decoded spans, and labels
+    per_channel: bool = True  # one int8 scale per output column of a weight matrix
+    # 7-bit weights: avoids the int16 overflow of u8 x s8 products on CPUs without VNNI
+    # (AVX2, as here); costs a little precision on VNNI CPUs.
+    reduce_range: bool = True
+    opset: int = 17
+
+
+# Collection -> dataset group of data/manifest.yaml, whose licence the model inherits.
+DATASET_OF = {
+    "re3d": "re3d/original", "re3d_conflibert": "re3d/conflibert_split", "muc4": "muc4",
+    "cameo_ner": "cameo/ner", "cameo_class": "cameo/class", "satp": "satp",
+    "insightcrime": "insightcrime", "ipe": "indiapoliceevents",
+    "ipe_conflibert_sents": "indiapoliceevents/conflibert_sents",
+    "ipe_conflibert_docs": "indiapoliceevents/conflibert_docs", "plover": "plover",
+}  # fmt: skip
+
+
+def parity_texts(root: Path | None = None) -> list[str]:
+    """Fixed texts we wrote ourselves: the sample article (several windows) and the
+    hand-annotated rare-event sentences."""
+    root = root or project_root()
+    texts = [(root / "data" / "samples" / "article.txt").read_text(encoding="utf-8")]
+    with (root / "data" / "rare_events" / "dev.jsonl").open(encoding="utf-8") as f:
+        texts += [json.loads(line)["text"] for line in f if line.strip()]
+    return texts
+
+
+class _Outputs(torch.nn.Module):
+    """The model with its outputs as a tuple in OUTPUTS order (what ONNX export needs)."""
+
+    def __init__(self, model: MultiTaskModel) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(
+        self, input_ids: torch.Tensor, attention_mask: torch.Tensor
+    ) -> tuple[torch.Tensor, ...]:
+        out = self.model(input_ids, attention_mask)
+        return tuple(out[name] for name in OUTPUTS)
+
+
+class _Recorder:
+    """A backend wrapper that keeps every batch it saw, to replay it on another backend."""
+
+    def __init__(self, backend: Callable[[np.ndarray, np.ndarray], dict[str, np.ndarray]]):
+        self.backend = backend
+        self.calls: list[tuple[np.ndarray, np.ndarray, dict[str, np.ndarray]]] = []
+
+    def __call__(self, input_ids: np.ndarray, attention_mask: np.ndarray) -> dict[str, np.ndarray]:
+        out = self.backend(input_ids, attention_mask)
+        self.calls.append((input_ids, attention_mask, out))
+        return out
+
+
+def to_onnx(model: MultiTaskModel, path: Path, opset: int) -> None:
+    """Trace with the TorchScript exporter and eager attention: the dynamo exporter's and
+    SDPA's graphs are correct too, but ONNX Runtime fuses neither (measured with MiniLM:
+    0 Attention nodes against 6)."""
+    encoder = cast(Any, model.encoder)
+    before = encoder.config._attn_implementation
+    encoder.set_attn_implementation("eager")
+    ids = torch.tensor([[2, 5, 6, 7, 3], [2, 8, 3, 0, 0]])
+    mask = (ids != 0).long()
+    axes = {name: {0: "batch", 1: "sequence"} for name in ("input_ids", "attention_mask", *OUTPUTS)}
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # the TorchScript exporter's deprecation notices
+            torch.onnx.export(
+                _Outputs(model).eval(), (ids, mask), str(path), input_names=["input_ids",
+                "attention_mask"], output_names=list(OUTPUTS), dynamic_axes=axes,
+                opset_version=opset, dynamo=False,
+            )  # fmt: skip
+    finally:
+        encoder.set_attn_implementation(before)
+        model.eval()
+
+
+def optimize(raw: Path, out: Path, heads: int, hidden: int) -> dict[str, int]:
+    """ONNX Runtime's transformer fusions (attention, embedding + LayerNorm, skip
+    LayerNorm, bias GELU); returns how many of each fused node the graph holds."""
+    from onnxruntime.transformers.optimizer import optimize_model
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        optimized = optimize_model(str(raw), model_type="bert", num_heads=heads, hidden_size=hidden)
+    optimized.save_model_to_file(str(out))
+    stats = optimized.get_fused_operator_statistics()
+    return {k: int(v) for k, v in stats.items() if v}
+
+
+def head_nodes(graph: Path) -> list[str]:
+    """The MatMul nodes of the output heads (the last MatMul before each output): kept in
+    fp32, as they are tiny and their rounding would move label scores directly."""
+    import onnx
+
+    nodes = onnx.load(str(graph), load_external_data=False).graph.node
+    producer = {out: n for n in nodes for out in n.output}
+    found: list[str] = []
+    for output in OUTPUTS:
+        frontier = [output]
+        while frontier:
+            node = producer.get(frontier.pop())
+            if node is None:
+                continue
+            if node.op_type == "MatMul":
+                found.append(node.name)
+            else:
+                frontier += list(node.input)
+    return sorted(set(found))
+
+
+def quantize(fp32: Path, out: Path, options: ExportOptions) -> dict[str, Any]:
+    """Dynamic int8 quantization of the encoder's MatMuls and fused attention."""
+    import onnx
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    excluded = head_nodes(fp32)
+    quantize_dynamic(
+        str(fp32), str(out), weight_type=QuantType.QInt8, per_channel=options.per_channel,
+        reduce_range=options.reduce_range, op_types_to_quantize=["MatMul", "Attention"],
+        nodes_to_exclude=excluded,
+        # Fused nodes (com.microsoft domain) defeat ONNX shape inference; their outputs
+        # are float.
+        extra_options={"DefaultTensorType": onnx.TensorProto.FLOAT},
+    )  # fmt: skip
+    return {
+        "method": "dynamic", "weight_type": "int8", "per_channel": options.per_channel,
+        "reduce_range": options.reduce_range, "kept_fp32": excluded,
+        "nodes": op_counts(out, ("MatMulInteger", "QAttention", "DynamicQuantizeLinear")),
+    }  # fmt: skip
+
+
+def op_counts(graph: Path, ops: Sequence[str] | None = None) -> dict[str, int]:
+    import onnx
+
+    counts = collections.Counter(n.op_type for n in onnx.load(str(graph)).graph.node)
+    return {k: v for k, v in sorted(counts.items()) if ops is None or k in ops}
+
+
+def decoded_items(results: Sequence[Decoded], thresholds: dict[str, float]) -> dict[str, set[Any]]:
+    """Everything a user sees, as comparable items: spans, and labels per head."""
+    spans, labels = set(), set()
+    for i, d in enumerate(results):
+        spans |= {(i, "entity", s.start, s.end, s.label) for s in d.entities}
+        spans |= {(i, "role", s.start, s.end, s.label) for s in d.roles}
+        for head in SEGMENT_HEADS:
+            labels |= {(i, head.name, lab) for lab in chosen_labels(
+                head.name, d.document[head.name], thresholds)}  # fmt: skip
+    return {"spans": spans, "labels": labels}
+
+
+def agreement(a: set[Any], b: set[Any]) -> float:
+    """Shared items over all items (1.0 when both are empty)."""
+    union = a | b
+    return len(a & b) / len(union) if union else 1.0
+
+
+def check_parity(
+    model: MultiTaskModel, engine_parts: tuple[Any, Any], fp32: Path, int8: Path,
+    texts: Sequence[str], thresholds: dict[str, float], options: ExportOptions,
+) -> dict[str, Any]:  # fmt: skip
+    """fp32 ONNX vs torch on raw logits; int8 vs fp32 on what decoding makes of them."""
+    tokenizer, settings = engine_parts
+    recorder = _Recorder(TorchBackend(model))
+    Engine(tokenizer, recorder, settings).run(texts)
+    onnx_fp32 = OnnxBackend(fp32)
+    worst = 0.0
+    for ids, mask, expected in recorder.calls:
+        got = onnx_fp32(ids, mask)
+        keep = mask.astype(bool)
+        for name in OUTPUTS:
+            worst = max(worst, float(np.abs(got[name] - expected[name])[keep].max()))
+    fp32_items = decoded_items(Engine(tokenizer, onnx_fp32, settings).run(texts), thresholds)
+    int8_items = decoded_items(
+        Engine(tokenizer, OnnxBackend(int8), settings).run(texts), thresholds
+    )
+    report = {
+        "texts": len(texts), "tokens": int(sum(m.sum() for _, m, _ in recorder.calls)),
+        "fp32_max_abs_diff": worst, "tolerance": options.tolerance,
+        "int8_span_agreement": agreement(fp32_items["spans"], int8_items["spans"]),
+        "int8_label_agreement": agreement(fp32_items["labels"], int8_items["labels"]),
+        "spans": len(fp32_items["spans"]), "labels": len(fp32_items["labels"]),
+        "min_agreement": options.min_agreement,
+    }  # fmt: skip
+    failures = []
+    if worst > options.tolerance:
+        failures.append(f"fp32 ONNX differs from torch by {worst:.2e} > {options.tolerance:.0e}")
+    for kind in ("span", "label"):
+        value = report[f"int8_{kind}_agreement"]
+        if value < options.min_agreement:
+            failures.append(
+                f"int8 agrees with fp32 on {value:.2%} of {kind}s < {options.min_agreement:.0%}"
+            )
+    if failures:
+        raise ExportError(
+            "parity check failed: " + "; ".join(failures) + " (on "
+            f"{len(texts)} parity texts); nothing was written. Try --no-reduce-range or "
+            "--no-per-channel, or keep serving the fp32 graph"
+        )
+    return report
+
+
+def code_version() -> dict[str, str]:
+    out = {"package": metadata.version("conflict-tagger")}
+    with contextlib.suppress(OSError, subprocess.SubprocessError):  # not a checkout
+        out["git_commit"] = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=project_root(), capture_output=True, text=True,
+            check=True, timeout=10,
+        ).stdout.strip()  # fmt: skip
+    return out
+
+
+def licences(trained_on: Sequence[str]) -> list[str]:
+    """The licence notes of every dataset whose text the model trained on."""
+    from training.corpus.fetch import load_manifest
+    from training.corpus.weak_labels import SOURCE_COLLECTIONS
+
+    names = set(trained_on)
+    if "weak_events" in names:  # sentences of other corpora, relabelled by rules
+        names |= set(SOURCE_COLLECTIONS)
+    by_dataset = {
+        e.dataset: e.licence for e in load_manifest(project_root() / "data" / "manifest.yaml")
+    }
+    out = sorted(
+        {f"{DATASET_OF[n]}: {by_dataset[DATASET_OF[n]]}" for n in names if n in DATASET_OF}
+    )
+    if "rare_events" in names:
+        out.append("rare_events (data/rare_events, written for this project): Apache-2.0")
+    return out
+
+
+def export(
+    model_dir: Path, out_dir: Path, options: ExportOptions = ExportOptions(),
+    texts: Sequence[str] | None = None, log: Callable[[str], None] = print,
+) -> dict[str, Any]:  # fmt: skip
+    """Write the artifact for `model_dir` into `out_dir` (which must not exist yet)."""
+    from training.model_card import model_card
+
+    if out_dir.exists() and any(out_dir.iterdir()):
+        raise FileExistsError(
+            f"{out_dir} already exists and is not empty: artifacts are never overwritten; "
+            "choose a new folder"
+        )
+    started = time.perf_counter()
+    model, tokenizer, settings, meta = load_model(model_dir)
+    enc = cast(Any, model.encoder).config
+    staging = out_dir.with_name(out_dir.name + ".partial")
+    shutil.rmtree(staging, ignore_errors=True)
+    staging.mkdir(parents=True)
+    try:
+        raw = staging / "raw.onnx"
+        to_onnx(model, raw, options.opset)
+        fused = optimize(raw, staging / GRAPHS["fp32"], enc.num_attention_heads, enc.hidden_size)
+        raw.unlink()
+        log(f"fused: {', '.join(f'{k} {v}' for k, v in fused.items())}")
+        quant = quantize(staging / GRAPHS["fp32"], staging / GRAPHS["int8"], options)
+        log(f"int8: {', '.join(f'{k} {v}' for k, v in quant['nodes'].items())}")
+        thresholds = dict(meta.get("thresholds", {}))
+        parity = check_parity(
+            model, (tokenizer, settings), staging / GRAPHS["fp32"], staging / GRAPHS["int8"],
+            texts if texts is not None else parity_texts(), thresholds, options,
+        )  # fmt: skip
+        log(
+            f"parity: fp32 max |diff| {parity['fp32_max_abs_diff']:.1e}; int8 agreement "
+            f"{parity['int8_span_agreement']:.2%} of spans, {parity['int8_label_agreement']:.2%}"
+            " of labels"
+        )
+        shutil.copyfile(model_dir / "tokenizer.json", staging / "tokenizer.json")
+        shutil.copyfile(model_dir / "labels.json", staging / "labels.json")
+        config = meta["config"]
+        weights = sha256_file(model_dir / "weights.pt")
+        created = time.gmtime()
+        manifest: dict[str, Any] = {
+            "format_version": FORMAT_VERSION, "name": "conflict-tagger",
+            "version": time.strftime("%Y%m%dT%H%M%S", created) + "-" + weights[:8],
+            "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", created),
+            "code_version": code_version(), "schema_version": SCHEMA_VERSION,
+            "base_encoder": {
+                "name": config["model"]["encoder"], "model_type": enc.model_type,
+                "layers": enc.num_hidden_layers, "hidden_size": enc.hidden_size,
+                "heads": enc.num_attention_heads,
+            },
+            "training": {
+                "source": str(model_dir), "weights_sha256": weights, "config": config,
+                "config_sha256": meta["config_sha256"],
+                "data_fingerprint": meta.get("data_fingerprint", ""), "epoch": meta.get("epoch"),
+            },
+            "metrics": {"dev": meta.get("dev", {}), "dev_score": meta.get("dev_score")},
+            "windows": {"size": settings.window_size, "stride": settings.window_stride},
+            "thresholds": thresholds, "outputs": list(OUTPUTS),
+            "graphs": dict(GRAPHS), "fusions": fused, "quantization": quant,
+            "parity": parity, "export_options": asdict(options),
+            "licences": licences(list(config["data"]["train"])),
+        }  # fmt: skip
+        (staging / "README.md").write_text(model_card(manifest), encoding="utf-8")
+        manifest["files"] = {name: sha256_file(staging / name) for name in FILES}
+        (staging / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
+        verify(staging)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    if out_dir.exists():
+        out_dir.rmdir()  # empty, checked above
+    staging.rename(out_dir)
+    log(f"artifact {manifest['version']} in {out_dir} ({time.perf_counter() - started:.0f} s)")
+    return manifest
