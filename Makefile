@@ -15,11 +15,19 @@ $(STAMP): pyproject.toml
 install: $(STAMP)
 
 MODEL := runs/default/model
+ARTIFACT := runs/default/artifact
 
-# Until the service exists, the main job builds the corpus, trains the default model if it
-# is not there yet (resumable: rerun after an interruption), and tags a sample article.
-demo: $(STAMP) runs/default/finished.json
-	$(BIN)/conflict-tagger tag --model $(MODEL) - < data/samples/article.txt
+# Until the service exists, the main job trains the default model if it is not there yet
+# (resumable: rerun after an interruption), exports it (ONNX fp32 + int8, parity checked),
+# registers it in the BentoML model store, and tags a sample article with the int8 graph.
+demo: $(STAMP) $(ARTIFACT)/manifest.json
+	$(BIN)/conflict-tagger models register $(ARTIFACT)
+	$(BIN)/conflict-tagger tag --model $(ARTIFACT) - < data/samples/article.txt
+
+# A retrained model gets a new artifact; registered versions stay in the store.
+$(ARTIFACT)/manifest.json: runs/default/finished.json
+	rm -rf $(ARTIFACT)
+	$(BIN)/conflict-tagger export $(MODEL) $(ARTIFACT)
 
 runs/default/finished.json: $(STAMP) configs/default.yaml
 	mkdir -p data/work

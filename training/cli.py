@@ -246,29 +246,44 @@ def thresholds(
 @app.command()
 def tag(
     text: Annotated[str, typer.Argument(help="The text to tag, or - to read standard input.")],
-    model: Annotated[Path, typer.Option(help="A trained model folder.")] = Path(
-        "runs/default/model"
-    ),
+    model: Annotated[
+        str,
+        typer.Option(
+            help="A trained model folder (torch), an exported artifact folder, or a registry "
+            "tag or `production` (ONNX Runtime, int8)."
+        ),
+    ] = "runs/default/model",
 ) -> None:
-    """Tag one text with a trained model (torch backend) and print the result as JSON."""
+    """Tag one text and print the result as JSON."""
     import json
     import sys
 
     from serving.decode import decoded_json
     from serving.engine import Engine
-    from training.backend import TorchBackend
-    from training.checkpoint import load_model
 
     body = sys.stdin.read() if text == "-" else text
     if not body.strip():
         _fail("the text is empty: pass the article as an argument, or - and pipe it in")
     try:
-        trained, tokenizer, settings, meta = load_model(model)
+        if (Path(model) / "weights.pt").is_file():
+            from training.backend import TorchBackend
+            from training.checkpoint import load_model
+
+            trained, tokenizer, settings, meta = load_model(model)
+            engine = Engine(tokenizer, TorchBackend(trained), settings)
+            thresholds, name = meta.get("thresholds"), f"{model} (torch)"
+        else:
+            from serving.onnx_backend import OnnxBackend
+            from serving.registry import resolve
+
+            artifact = resolve(model)
+            graph = OnnxBackend(artifact.graph("int8"))
+            engine = Engine(artifact.tokenizer(), graph, artifact.settings())
+            thresholds, name = artifact.thresholds, f"conflict-tagger {artifact.version} (int8)"
     except (FileNotFoundError, ValueError) as err:
         _fail(str(err))
-    (result,) = Engine(tokenizer, TorchBackend(trained), settings).run([body])
-    out = {"model": str(model), "config_sha256": meta["config_sha256"][:16]}
-    out |= decoded_json(body, result, meta.get("thresholds"))
+    (result,) = engine.run([body])
+    out = {"model": name} | decoded_json(body, result, thresholds)
     typer.echo(json.dumps(out, indent=2, ensure_ascii=False))
 
 

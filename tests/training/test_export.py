@@ -97,6 +97,9 @@ def test_export_command(tiny_model: Path, tmp_path: Path) -> None:
     assert "fused:" in result.output and "parity:" in result.output
     result = runner.invoke(app, args)
     assert result.exit_code == 1 and "never overwritten" in result.output
+    result = runner.invoke(app, ["tag", "--model", str(tmp_path / "a"), "Rebels fired a rocket."])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.output)["model"].endswith("(int8)")
     assert np.isfinite(
         json.loads((tmp_path / "a" / "manifest.json").read_text())["parity"]["fp32_max_abs_diff"]
     )
