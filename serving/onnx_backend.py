@@ -11,9 +11,10 @@ from serving.artifact import OUTPUTS
 
 
 class OnnxBackend:
-    def __init__(self, graph: Path | str, threads: int | None = None) -> None:
+    def __init__(self, graph: Path | str, threads: int | None = None, arena: bool = True) -> None:
         options = ort.SessionOptions()
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        options.enable_cpu_mem_arena = arena
         if threads:
             options.intra_op_num_threads = threads
             options.inter_op_num_threads = 1

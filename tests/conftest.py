@@ -108,13 +108,48 @@ def write_ipe(root: Path) -> None:
     _lines(root / "indiapoliceevents" / "sents.jsonl", sents)
 
 
-@pytest.fixture
-def tiny_data(tmp_path: Path) -> Path:
-    """Every dataset, a few records each, in its upstream format."""
-    root = tmp_path / "datasets"
+def write_tiny_data(root: Path) -> Path:
     for write in (write_re3d, write_muc4, write_cameo, write_plover, write_tsv, write_ipe):
         write(root)
     return root
+
+
+@pytest.fixture
+def tiny_data(tmp_path: Path) -> Path:
+    """Every dataset, a few records each, in its upstream format."""
+    return write_tiny_data(tmp_path / "datasets")
+
+
+@pytest.fixture(scope="session")
+def tiny_artifact(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """An exported artifact of a tiny random-weight model trained for one epoch on
+    tiny_data: real ONNX graphs (fp32 and int8), tokenizer, labels and manifest. Built once
+    per test session; tests must not modify it (copy it first)."""
+    from tests.training.conftest import TINY_BERT, tiny_tokenizer
+    from training.config import Config
+    from training.evaluate import evaluate_all
+    from training.export import ExportOptions, export
+    from training.train import train
+
+    base = tmp_path_factory.mktemp("tiny-artifact")
+    data = write_tiny_data(base / "datasets")
+    texts = [p.read_text(encoding="utf-8") for p in data.rglob("*") if p.is_file()]
+    (base / "encoder").mkdir()
+    tiny_tokenizer(texts).save(str(base / "encoder" / "tokenizer.json"))
+    collections = ["re3d", "muc4", "cameo_ner", "cameo_class", "satp", "insightcrime", "ipe"]
+    config = Config.model_validate({
+        "model": {"encoder": str(base / "encoder"), "random_init": TINY_BERT},
+        "windows": {"size": 12, "stride": 8},
+        "data": {"data_dir": str(data), "train": {n: {} for n in collections},
+                 "dev": ["muc4", "satp", "ipe"]},
+        "training": {"epochs": 1, "batch_tokens": 256, "threads": 1, "lr": 1e-3},
+    })  # fmt: skip
+    run = train(config, base / "run", evaluate_all, progress=False, log=lambda _: None)
+    # A random-weight model has many labels near its thresholds, where int8 rounding flips
+    # some: the agreement bar is for trained models.
+    export(run.model_dir, base / "artifact", ExportOptions(min_agreement=0.0),
+           texts=["Rebels fired a rocket."], log=lambda _: None)  # fmt: skip
+    return base / "artifact"
 
 
 @pytest.fixture(scope="session")

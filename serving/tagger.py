@@ -1,0 +1,63 @@
+"""The product's one entry point: `Tagger.from_artifact(...).tag(texts) -> list[Result]`.
+
+Stages: sentence split -> tokenize (Rust tokenizers, with offsets) -> windows -> ONNX
+Runtime in batches by token budget -> decode -> merge windows -> event records. The HTTP
+service, batch labeling and Ray workers all call this class; nothing else runs the model.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from serving.artifact import Artifact, verify
+from serving.engine import Engine
+from serving.events import build_result
+from serving.onnx_backend import OnnxBackend
+from serving.result import ModelInfo, Result
+from serving.sentences import split_sentences
+
+
+class RuntimeSettings(BaseSettings):
+    """CPU settings, from CONFLICT_TAGGER_* environment variables."""
+
+    model_config = SettingsConfigDict(env_prefix="CONFLICT_TAGGER_", extra="ignore")
+
+    precision: Literal["int8", "fp32"] = "int8"
+    # ONNX Runtime intra-op threads per session (0: one per core). With several worker
+    # processes, threads x workers should not exceed the cores.
+    threads: int = Field(0, ge=0)
+    batch_tokens: int = Field(8192, ge=256)  # padded tokens per ONNX Runtime call
+    arena: bool = True  # ONNX Runtime's CPU memory arena: faster, holds peak memory
+
+
+class Tagger:
+    def __init__(self, artifact: Artifact, settings: RuntimeSettings | None = None) -> None:
+        self.artifact = artifact
+        self.settings = settings or RuntimeSettings()
+        s = self.settings
+        backend = OnnxBackend(artifact.graph(s.precision), s.threads or None, s.arena)
+        self.engine = Engine(artifact.tokenizer(), backend, artifact.settings(s.batch_tokens))
+        self.thresholds = artifact.thresholds
+        self.info = ModelInfo(name=str(artifact.manifest["name"]), version=artifact.version)
+
+    @classmethod
+    def from_artifact(cls, ref: str | Path, settings: RuntimeSettings | None = None) -> Tagger:
+        """An artifact folder, or a registry tag or `production` (checksums verified)."""
+        if Path(ref).is_dir():
+            return cls(verify(ref), settings)
+        from serving.registry import resolve
+
+        return cls(resolve(str(ref)), settings)
+
+    def tag(self, texts: Sequence[str]) -> list[Result]:
+        sentences = [split_sentences(t) for t in texts]
+        decoded = self.engine.run(texts, sentences)
+        return [
+            build_result(t, s, d, self.thresholds, self.info)
+            for t, s, d in zip(texts, sentences, decoded, strict=True)
+        ]
