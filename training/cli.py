@@ -11,6 +11,7 @@ from typing import Annotated
 
 import typer
 
+from training.cli_label import label
 from training.cli_models import models_app
 
 app = typer.Typer(
@@ -21,6 +22,7 @@ app = typer.Typer(
 data_app = typer.Typer(help="Build, check and fetch the training corpus.", no_args_is_help=True)
 app.add_typer(data_app, name="data")
 app.add_typer(models_app, name="models")
+app.command("label")(label)
 
 DataDir = Annotated[
     Path | None,
