@@ -101,7 +101,8 @@ Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
-logger = logging.getLogger(__name__)
+# BentoML configures the "bentoml" loggers in `bentoml serve`: log under it to be seen.
+logger = logging.getLogger("bentoml.service.conflict_tagger")
 
 STATIC = Path(__file__).parent / "static"
 SAMPLE = (
@@ -166,23 +167,36 @@ def _verified(model: bentoml.Model) -> Artifact:
     return artifact
 
 
-def load_tagger(ref: str, declared: BentoModel | None) -> Tagger:
-    """The tagger for `ref`: from the declared model when there is one, else the folder."""
+def find_model(ref: str, declared: BentoModel | None) -> bentoml.Model | Path:
+    """The stored model or artifact folder `ref` names, checked for existence only (cheap:
+    the main `bentoml serve` process calls it to fail at once, before starting workers)."""
     if declared is not None:
-        stored = declared.stored
+        stored: bentoml.Model | None = declared.stored
         if stored is None:
             raise RegistryError(
                 f"{MODEL_ENV}={ref!r}: model {declared.tag} is not in the BentoML model store; "
                 f"register it (`{NAME} models register ARTIFACT`) or set {MODEL_ENV} to an "
                 "artifact folder"
             )
-        return Tagger(_verified(stored))
-    if ref != PRODUCTION and not Path(ref).is_dir():
+        return stored
+    if ref == PRODUCTION:  # no alias when imported: raises the registry's "promote first"
+        return registry.resolve(PRODUCTION).path
+    if not Path(ref).is_dir():
         raise RegistryError(
             f"{MODEL_ENV}={ref!r} is not an artifact folder; give an exported artifact "
             f"folder or a registry tag ({NAME}:VERSION)"
         )
-    return Tagger.from_artifact(ref)  # `production` with no alias raises the registry's message
+    return Path(ref)
+
+
+def load_tagger(ref: str, declared: BentoModel | None) -> Tagger:
+    """The tagger for `ref`, every checksum verified."""
+    found = find_model(ref, declared)
+    return (
+        Tagger(_verified(found))
+        if isinstance(found, bentoml.Model)
+        else Tagger.from_artifact(found)
+    )
 
 
 MODEL_REF: Final = _model_ref()
@@ -605,6 +619,11 @@ def api(**options: Any) -> Callable[[F], F]:
     return decorate
 
 
+def on_deployment(func: F) -> F:
+    """`bentoml.on_deployment`, typed: a hook run once in the main `bentoml serve` process."""
+    return cast(F, bentoml.on_deployment(func))
+
+
 @bentoml.service(
     description=__doc__,
     envs=_service_envs(),
@@ -621,6 +640,12 @@ class ConflictTagger:
         self.settings = ServiceSettings()
         self.tagger = load_tagger(MODEL_REF, DECLARED_MODEL)
         logger.info("serving %s %s", self.tagger.info.name, self.tagger.info.version)
+
+    @on_deployment
+    @staticmethod
+    def check_model() -> None:
+        """Stop `bentoml serve` before it starts workers when there is no model to load."""
+        find_model(MODEL_REF, DECLARED_MODEL)
 
     @api(route="/tag")
     def tag(self, text: Text) -> Result:

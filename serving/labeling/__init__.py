@@ -1,0 +1,25 @@
+"""Offline batch labeling: tag every record of a JSONL, CSV or Parquet file into JSONL or Parquet.
+
+`label_file(LabelJob(...))` is the engine behind `conflict-tagger label IN OUT`.
+
+Every input field passes through unchanged; the output adds `tags`, the `Result` as JSON
+(a JSON string column in Parquet), replacing any input field of that name. A record that
+cannot be tagged (no usable text, invalid JSON, a malformed CSV row, a tagging error,
+fields that do not fit the Parquet schema) goes to the errors file with its line or row
+number, its id and the reason, so `records_out + failed == records_in` always holds.
+An interrupted run resumes when rerun with the same settings (see checkpoint.py).
+"""
+
+from serving.labeling.job import LabelingError, LabelJob, Summary
+from serving.labeling.pool import available_cores, plan_workers
+from serving.labeling.run import _Run as _Run  # tests patch _Run._write_unit
+from serving.labeling.run import label_file
+
+__all__ = [
+    "LabelJob",
+    "LabelingError",
+    "Summary",
+    "available_cores",
+    "label_file",
+    "plan_workers",
+]

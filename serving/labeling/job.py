@@ -1,0 +1,58 @@
+"""What a caller passes in (`LabelJob`) and gets back (`Summary`, `LabelingError`)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+Format = Literal["jsonl", "parquet"]
+Precision = Literal["int8", "fp32"]
+
+
+class LabelingError(ValueError):
+    """A labeling job that cannot start or go on; the message says what to do."""
+
+
+@dataclass(frozen=True)
+class LabelJob:
+    input: Path
+    output: Path
+    model: str = "production"
+    text_field: str = "text"
+    id_field: str | None = "id"
+    workers: int | None = None  # None: one per core; 0: tag in this process
+    batch_docs: int = 64  # records per unit sent to a worker
+    errors: Path | None = None  # default <OUT>.errors.jsonl
+    format: Format | None = None  # default: from OUT's extension
+    max_chars: int = 200_000
+    drop_text: bool = False  # leave the text field out of the output records
+    precision: Precision | None = None  # default: CONFLICT_TAGGER_PRECISION, else int8
+    progress: bool = True
+    commit_seconds: float = 1.0  # JSONL: fsync + checkpoint at most this often
+    part_rows: int = 5_000  # Parquet: rows per part file (held in memory), the unit of a commit
+
+
+@dataclass(frozen=True)
+class Summary:
+    output: Path
+    errors: Path
+    records_in: int
+    records_out: int
+    failed: int
+    seconds: float
+    model: str
+    already_done: bool = False
+    resumed_at: int = 0  # input records committed before this run started
+
+    @property
+    def docs_per_second(self) -> float:
+        return self.records_in / self.seconds if self.seconds > 0 else 0.0
+
+    def text(self) -> str:
+        failed = f", {self.failed} failed (see {self.errors})" if self.failed else ", 0 failed"
+        return (
+            f"{self.records_in} records in, {self.records_out} out{failed}; "
+            f"{self.docs_per_second:.1f} docs/s over {self.seconds:.1f} s with {self.model}; "
+            f"output: {self.output}"
+        )

@@ -1,0 +1,235 @@
+"""The run loop: read records, send fixed-size units to the model, write results in order.
+
+At most a few units per worker are in flight, so memory does not grow with the file.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import deque
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future
+from concurrent.futures.process import BrokenProcessPool
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from serving.artifact import Artifact
+from serving.labeling import checkpoint
+from serving.labeling.files import AppendFile
+from serving.labeling.job import Format, LabelingError, LabelJob, Summary
+from serving.labeling.pool import Outcome, Runner, available_cores, plan_workers, resolve_model
+from serving.labeling.readers import Reader, Record
+from serving.labeling.writers import (
+    JsonlSink,
+    ParquetSink,
+    Row,
+    dumps,
+    output_format,
+    output_schema,
+)
+from serving.tagger import RuntimeSettings
+
+
+def label_file(job: LabelJob, log: Callable[[str], None] = lambda _: None) -> Summary:
+    """Tag every record of `job.input` into `job.output`, resuming an interrupted run."""
+    if job.batch_docs < 1 or job.max_chars < 1 or job.part_rows < 1:
+        raise LabelingError("batch_docs, max_chars and part_rows must be at least 1")
+    fmt = output_format(job.output, job.format)
+    errors = checkpoint.errors_path(job)
+    if len({job.input.resolve(), job.output.resolve(), errors.resolve()}) < 3:
+        raise LabelingError("the input, the output and the errors file must be different files")
+    reader = Reader(job.input, job.text_field)
+    artifact = resolve_model(job.model)
+    workers, threads = plan_workers(job.workers, available_cores())
+    if job.workers and workers < job.workers:
+        log(f"note: {job.workers} workers asked for, {workers} used (one per core at most)")
+    where = f"{workers} worker process(es)" if workers else "this process"
+    log(f"tagging in {where} with {threads} ONNX Runtime thread(s) each")
+    settings = RuntimeSettings().model_copy(update={"threads": threads})
+    if job.precision:
+        settings = settings.model_copy(update={"precision": job.precision})
+    identity = checkpoint.identity(job, fmt, errors, artifact, settings)
+    model = f"{artifact.manifest['name']} {artifact.version} ({settings.precision})"
+
+    done = checkpoint.finished(job, errors, identity, model)
+    if done:
+        return done
+    state = checkpoint.start(job, fmt, errors, identity)
+    if state.cursor.records:
+        log(f"resuming after {state.cursor.records} records committed by an earlier run")
+    return _Run(job, fmt, errors, reader, state, model).go(workers, artifact, settings)
+
+
+def check_text(fields: dict[str, Any], name: str, max_chars: int) -> tuple[str | None, str | None]:
+    """(text, None) for a taggable record, else (None, why not)."""
+    if name not in fields:
+        return None, f"no {name!r} field"
+    value = fields[name]
+    if value is None:
+        return None, f"the {name!r} field is null"
+    if not isinstance(value, str):
+        return None, f"the {name!r} field is not a string but {type(value).__name__}"
+    if not value.strip():
+        return None, f"the {name!r} field is empty"
+    if len(value) > max_chars:
+        return None, f"the text has {len(value)} characters, over the limit of {max_chars}"
+    return value, None
+
+
+@dataclass
+class _Unit:
+    records: list[tuple[Record, str | None]] = field(default_factory=list)  # (record, text)
+    texts: list[str] = field(default_factory=list)
+
+
+class _Run:
+    """One run of a job, from its committed state to the end of the input."""
+
+    def __init__(
+        self,
+        job: LabelJob,
+        fmt: Format,
+        errors: Path,
+        reader: Reader,
+        state: checkpoint.State,
+        model: str,
+    ) -> None:
+        self.job, self.fmt, self.reader, self.state, self.model = job, fmt, reader, state, model
+        self.errors_path = errors
+        self.sink: JsonlSink | ParquetSink
+        if fmt == "jsonl":
+            self.sink = JsonlSink(job.output, state.out_state)
+        else:
+            schema = output_schema(reader.schema, job.text_field, job.drop_text)
+            parts = checkpoint.parts_path(job.output)
+            self.sink = ParquetSink(parts, state.out_state, schema, job.part_rows)
+        try:
+            self.errors = AppendFile(errors, state.errors_bytes)
+        except BaseException:
+            self.sink.close()
+            raise
+        self.started = state.cursor.records
+        self.cursor = state.cursor
+        self.out, self.failed = state.records_out, state.failed
+        self.clock = time.perf_counter()
+
+    def go(self, workers: int, artifact: Artifact, settings: RuntimeSettings) -> Summary:
+        from tqdm import tqdm
+
+        bar = tqdm(
+            total=self.reader.total(),
+            initial=self.started,
+            unit="doc",
+            disable=not self.job.progress,
+            dynamic_ncols=True,
+        )
+        runner: Runner | None = None
+        try:
+            runner = Runner(workers, artifact, settings)
+            self._loop(runner, bar, max(2, 2 * workers + 1))
+        except BrokenProcessPool:
+            raise LabelingError(
+                f"a worker process died (out of memory?); everything up to input record "
+                f"{self.state.cursor.records} is saved: rerun the same command to resume"
+            ) from None
+        finally:
+            if runner is not None:
+                runner.close()
+            bar.close()
+            self.sink.close()
+            self.errors.close()
+        return self._finish()
+
+    def _loop(self, runner: Runner, bar: Any, depth: int) -> None:
+        inflight: deque[tuple[_Unit, Future[list[Outcome]]]] = deque()
+        for unit in self._units():
+            inflight.append((unit, runner.submit(unit.texts)))
+            while len(inflight) > depth:
+                self._write_unit(*inflight.popleft(), bar)
+        while inflight:
+            self._write_unit(*inflight.popleft(), bar)
+        self._commit()
+
+    def _units(self) -> Iterator[_Unit]:
+        unit = _Unit()
+        for record in self.reader.records(self.state.cursor):
+            text = None
+            if record.fields is not None and record.problem is None:
+                text, problem = check_text(record.fields, self.job.text_field, self.job.max_chars)
+                record = replace(record, problem=problem)
+            unit.records.append((record, text))
+            if text is not None:
+                unit.texts.append(text)
+            # Fixed-size units from the start of the input: the same batches on resume,
+            # so a resumed run tags exactly like an uninterrupted one.
+            if record.cursor.records % self.job.batch_docs == 0:
+                yield unit
+                unit = _Unit()
+        if unit.records:
+            yield unit
+
+    def _write_unit(self, unit: _Unit, future: Future[list[Outcome]], bar: Any) -> None:
+        outcomes = iter(future.result())
+        for record, text in unit.records:
+            if text is None:
+                self._error(record.number, record.key, self._id(record.fields), str(record.problem))
+                continue
+            ok, payload = next(outcomes)
+            if not ok:
+                self._error(record.number, record.key, self._id(record.fields), payload)
+                continue
+            fields = dict(record.fields or {})
+            fields.pop("tags", None)  # replaced by ours
+            if self.job.drop_text:
+                fields.pop(self.job.text_field, None)
+            self.sink.add(Row(record.number, record.key, self._id(record.fields), fields, payload))
+            self.out += 1
+        self.cursor = unit.records[-1][0].cursor
+        bar.update(len(unit.records))
+        if self.sink.due(time.perf_counter() - self.clock, self.job.commit_seconds):
+            self._commit()
+
+    def _id(self, fields: dict[str, Any] | None) -> Any:
+        if fields is None or self.job.id_field is None:
+            return None
+        return fields.get(self.job.id_field)
+
+    def _error(self, number: int, key: str, record_id: Any, why: str) -> None:
+        entry = {key: number, "id": record_id, "reason": why}
+        self.errors.write(dumps(entry, ascii_only=True).encode() + b"\n")
+        self.failed += 1
+
+    def _commit(self) -> None:
+        out_state, rejected = self.sink.commit()
+        for row, why in rejected:
+            self._error(row.number, row.key, row.id, why)
+            self.out -= 1
+        now = time.perf_counter()
+        self.state = replace(
+            self.state,
+            cursor=self.cursor,
+            out_state=out_state,
+            errors_bytes=self.errors.commit(),
+            records_out=self.out,
+            failed=self.failed,
+            seconds=self.state.seconds + now - self.clock,
+        )
+        self.clock = now
+        checkpoint.save(self.job.output, self.state)
+
+    def _finish(self) -> Summary:
+        self.sink.finish(self.job.output)
+        s = self.state
+        summary = Summary(
+            self.job.output,
+            self.errors_path,
+            s.cursor.records,
+            s.records_out,
+            s.failed,
+            s.seconds,
+            self.model,
+            resumed_at=self.started,
+        )
+        checkpoint.finish(self.job, self.fmt, summary, s.identity)
+        return summary
