@@ -62,6 +62,26 @@ class Artifact:
     def tokenizer(self) -> Tokenizer:
         return Tokenizer.from_file(self.path / "tokenizer.json")
 
+    @property
+    def int8_accepted(self) -> bool:
+        """Whether the int8 graph passed the export's agreement check against fp32."""
+        return bool(self.manifest.get("quantization", {}).get("accepted", False))
+
+    def precision(self, requested: Precision | Literal["auto"] = "auto") -> Precision:
+        """The graph to run: "auto" is int8 where it passed parity at export, else fp32."""
+        if requested == "auto":
+            return "int8" if self.int8_accepted else "fp32"
+        if requested == "int8" and not self.int8_accepted:
+            q = self.manifest.get("parity", {})
+            raise ArtifactError(
+                f"the int8 graph of {self.path} failed the export's parity check (it agrees with "
+                f"fp32 on {100 * q.get('int8_span_agreement', 0):.1f}% of spans, "
+                f"{100 * q.get('int8_label_agreement', 0):.1f}% of labels; minimum "
+                f"{100 * q.get('min_agreement', 0):.0f}%): run the fp32 graph (precision fp32 "
+                "or auto), or re-export with a lower --min-agreement if you accept the drift"
+            )
+        return requested
+
     def graph(self, precision: Precision = "int8") -> Path:
         return self.path / GRAPHS[precision]
 

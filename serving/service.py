@@ -92,7 +92,7 @@ def quiet_bentoml() -> Iterator[None]:
 
 with quiet_bentoml():
     import bentoml
-    from bentoml.exceptions import BentoMLException
+    from bentoml.exceptions import BentoMLException, NotFound
     from bentoml.models import BentoModel
 
 Scope = MutableMapping[str, Any]
@@ -124,8 +124,10 @@ class ServiceSettings(BaseSettings):
     @field_validator("token")
     @classmethod
     def _blank_is_unset(cls, value: SecretStr | None) -> SecretStr | None:
-        # An empty token would accept `Authorization: Bearer ` and look like auth is on.
-        return value if value is not None and value.get_secret_value().strip() else None
+        # A token read from a file often ends in a newline; an empty one would accept
+        # `Authorization: Bearer ` and only look like auth is on.
+        token = value.get_secret_value().strip() if value is not None else ""
+        return SecretStr(token) if token else None
 
 
 # --- which model ---------------------------------------------------------------------
@@ -150,11 +152,16 @@ def declared_tag(ref: str) -> str | None:
         except RegistryError as err:  # a damaged alias file: refuse at start-up, not import
             logger.warning("%s", err)
             return None
-    tag = ref if ":" in ref else f"{NAME}:{ref}"
+    tag = (ref if ":" in ref else f"{NAME}:{ref}").lower()
     try:
         return str(bentoml.models.get(tag).tag)  # a version prefix becomes the full tag
-    except (BentoMLException, ValueError):
-        return tag  # not in this store: reported when the service starts
+    except NotFound:
+        return tag  # reported, with what to do, before the service starts
+    except (BentoMLException, ValueError) as err:
+        raise RegistryError(
+            f"{MODEL_ENV}={ref!r} is neither an artifact folder nor a single model tag "
+            f"({err}); give a folder, {NAME}:VERSION or {PRODUCTION}"
+        ) from None
 
 
 def _verified(model: bentoml.Model) -> Artifact:
@@ -253,7 +260,7 @@ _JSON_TYPES: Final = {"", "application/json", "text/json", "text/plain", "*/*"}
 # curl -d sends this by default; the body is still JSON.
 _JSON_TYPES_LENIENT: Final = {"application/x-www-form-urlencoded"}
 _JSON_NAMES: Final = {
-    "string": "a string",
+    "str": "a string",
     "list": "an array",
     "dict": "an object",
     "int": "a number",

@@ -27,7 +27,8 @@ class RuntimeSettings(BaseSettings):
 
     model_config = SettingsConfigDict(env_prefix="CONFLICT_TAGGER_", extra="ignore")
 
-    precision: Literal["int8", "fp32"] = "int8"
+    # auto: int8 where it passed the export's parity check against fp32, else fp32.
+    precision: Literal["auto", "int8", "fp32"] = "auto"
     # ONNX Runtime intra-op threads per session (0: one per core). With several worker
     # processes, threads x workers should not exceed the cores.
     threads: int = Field(0, ge=0)
@@ -40,7 +41,8 @@ class Tagger:
         self.artifact = artifact
         self.settings = settings or RuntimeSettings()
         s = self.settings
-        backend = OnnxBackend(artifact.graph(s.precision), s.threads or None, s.arena)
+        self.precision = artifact.precision(s.precision)
+        backend = OnnxBackend(artifact.graph(self.precision), s.threads or None, s.arena)
         self.engine = Engine(artifact.tokenizer(), backend, artifact.settings(s.batch_tokens))
         self.thresholds = artifact.thresholds
         self.info = ModelInfo(name=str(artifact.manifest["name"]), version=artifact.version)

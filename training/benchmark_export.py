@@ -65,7 +65,8 @@ def render(
         f"max |logit difference| {p['fp32_max_abs_diff']:.1e} (tolerance {p['tolerance']:.0e}); "
         f"int8 vs fp32 agree on {100 * p['int8_span_agreement']:.2f}% of {p['spans']} spans and "
         f"{100 * p['int8_label_agreement']:.2f}% of {p['labels']} labels (minimum "
-        f"{100 * p['min_agreement']:.0f}%).",
+        f"{100 * p['min_agreement']:.0f}%): int8 "
+        + ("accepted." if q.get("accepted") else "**rejected**; serving runs fp32."),
         "- Dev time per backend (whole dev sets, one process, both cores): "
         + ", ".join(f"{b} {s:.0f} s" for b, s in seconds.items())
         + ".",

@@ -213,7 +213,11 @@ def export(
         float, typer.Option(help="Max |fp32 ONNX - torch| logit difference allowed.")
     ] = 1e-3,
     min_agreement: Annotated[
-        float, typer.Option(help="Min share of spans and of labels int8 and fp32 agree on.")
+        float,
+        typer.Option(
+            help="Min share of spans and of labels int8 must agree with fp32 on to be served "
+            "(below it the int8 graph is kept but marked rejected)."
+        ),
     ] = 0.99,
     per_channel: Annotated[bool, typer.Option(help="int8 scales per weight column.")] = True,
     reduce_range: Annotated[

@@ -206,7 +206,9 @@ def check_parity(
     model: MultiTaskModel, engine_parts: tuple[Any, Any], fp32: Path, int8: Path,
     texts: Sequence[str], thresholds: dict[str, float], options: ExportOptions,
 ) -> dict[str, Any]:  # fmt: skip
-    """fp32 ONNX vs torch on raw logits; int8 vs fp32 on what decoding makes of them."""
+    """fp32 ONNX vs torch on raw logits (out of tolerance: the export fails); int8 vs fp32
+    on what decoding makes of them (below the minimum: the int8 graph is kept for
+    inspection but marked rejected, and serving runs fp32)."""
     tokenizer, settings = engine_parts
     recorder = _Recorder(TorchBackend(model))
     Engine(tokenizer, recorder, settings).run(texts)
@@ -229,21 +231,14 @@ def check_parity(
         "spans": len(fp32_items["spans"]), "labels": len(fp32_items["labels"]),
         "min_agreement": options.min_agreement,
     }  # fmt: skip
-    failures = []
     if worst > options.tolerance:
-        failures.append(f"fp32 ONNX differs from torch by {worst:.2e} > {options.tolerance:.0e}")
-    for kind in ("span", "label"):
-        value = report[f"int8_{kind}_agreement"]
-        if value < options.min_agreement:
-            failures.append(
-                f"int8 agrees with fp32 on {value:.2%} of {kind}s < {options.min_agreement:.0%}"
-            )
-    if failures:
         raise ExportError(
-            "parity check failed: " + "; ".join(failures) + " (on "
-            f"{len(texts)} parity texts); nothing was written. Try --no-reduce-range or "
-            "--no-per-channel, or keep serving the fp32 graph"
+            f"parity check failed: fp32 ONNX differs from torch by {worst:.2e} > "
+            f"{options.tolerance:.0e} on {len(texts)} parity texts; nothing was written"
         )
+    report["int8_accepted"] = (
+        min(report["int8_span_agreement"], report["int8_label_agreement"]) >= options.min_agreement
+    )
     return report
 
 
@@ -312,6 +307,12 @@ def export(
             f"{parity['int8_span_agreement']:.2%} of spans, {parity['int8_label_agreement']:.2%}"
             " of labels"
         )
+        quant["accepted"] = parity["int8_accepted"]
+        if not quant["accepted"]:
+            log(
+                f"warning: int8 agrees with fp32 on less than {options.min_agreement:.0%} of "
+                "spans or labels: the int8 graph is marked rejected and serving runs fp32"
+            )
         shutil.copyfile(model_dir / "tokenizer.json", staging / "tokenizer.json")
         shutil.copyfile(model_dir / "labels.json", staging / "labels.json")
         config = meta["config"]

@@ -44,7 +44,13 @@ def model_card(manifest: dict[str, Any]) -> str:
         f"- Label thresholds tuned on dev: {manifest['thresholds'] or 'none (0.5)'}",
         f"- Graphs: `model.onnx` (fp32, fused: {manifest['fusions']}) and `model.int8.onnx` "
         f"(dynamic int8, per-channel {quant['per_channel']}, reduce-range "
-        f"{quant['reduce_range']}; heads kept in fp32)",
+        f"{quant['reduce_range']}; heads kept in fp32). "
+        + (
+            "Serving runs int8."
+            if quant["accepted"]
+            else "**The int8 graph failed the "
+            "agreement check below and is not served: serving runs fp32.**"
+        ),
         f"- Parity on {parity['texts']} fixed texts ({parity['tokens']} tokens): fp32 ONNX vs "
         f"torch max |logit difference| {parity['fp32_max_abs_diff']:.1e} (tolerance "
         f"{parity['tolerance']:.0e}); int8 vs fp32 agree on "

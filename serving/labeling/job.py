@@ -27,7 +27,7 @@ class LabelJob:
     format: Format | None = None  # default: from OUT's extension
     max_chars: int = 200_000
     drop_text: bool = False  # leave the text field out of the output records
-    precision: Precision | None = None  # default: CONFLICT_TAGGER_PRECISION, else int8
+    precision: Precision | None = None  # default: CONFLICT_TAGGER_PRECISION, else auto
     progress: bool = True
     commit_seconds: float = 1.0  # JSONL: fsync + checkpoint at most this often
     part_rows: int = 5_000  # Parquet: rows per part file (held in memory), the unit of a commit

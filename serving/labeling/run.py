@@ -47,8 +47,9 @@ def label_file(job: LabelJob, log: Callable[[str], None] = lambda _: None) -> Su
     where = f"{workers} worker process(es)" if workers else "this process"
     log(f"tagging in {where} with {threads} ONNX Runtime thread(s) each")
     settings = RuntimeSettings().model_copy(update={"threads": threads})
-    if job.precision:
-        settings = settings.model_copy(update={"precision": job.precision})
+    # "auto" resolves here, so the checkpoint records the graph that really runs.
+    precision = artifact.precision(job.precision or settings.precision)
+    settings = settings.model_copy(update={"precision": precision})
     identity = checkpoint.identity(job, fmt, errors, artifact, settings)
     model = f"{artifact.manifest['name']} {artifact.version} ({settings.precision})"
 

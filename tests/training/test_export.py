@@ -8,6 +8,7 @@ from typer.testing import CliRunner
 from serving.artifact import ArtifactError, sha256_file, verify
 from serving.engine import Engine
 from serving.onnx_backend import OnnxBackend
+from serving.tagger import RuntimeSettings, Tagger
 from training.benchmark_export import put_section, section_of
 from training.cli import app
 from training.evaluate import evaluate_all
@@ -82,6 +83,19 @@ def test_tampered_or_foreign_artifacts_are_refused(tiny_model: Path, tmp_path: P
         verify(out)  # consistent checksums, but labels the decoder would misread
     with pytest.raises(ArtifactError, match="not a model artifact"):
         verify(tmp_path)
+
+
+def test_int8_below_the_agreement_bar_is_kept_but_never_served(
+    tiny_model: Path, tmp_path: Path
+) -> None:
+    out = tmp_path / "artifact"
+    manifest = export(tiny_model, out, ExportOptions(min_agreement=1.01), texts=TEXTS,
+                      log=lambda _: None)  # fmt: skip
+    assert manifest["quantization"]["accepted"] is False
+    assert "failed the agreement check" in (out / "README.md").read_text()
+    assert Tagger.from_artifact(out).precision == "fp32"  # auto
+    with pytest.raises(ArtifactError, match=r"int8 graph .* failed the export's parity check"):
+        Tagger.from_artifact(out, RuntimeSettings(precision="int8"))
 
 
 def test_agreement_is_shared_over_all() -> None:
