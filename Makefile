@@ -16,13 +16,14 @@ install: $(STAMP)
 
 MODEL := runs/default/model
 ARTIFACT := runs/default/artifact
+PORT ?= 3000
 
-# Until the service exists, the main job trains the default model if it is not there yet
-# (resumable: rerun after an interruption), exports it (ONNX fp32 + int8, parity checked),
-# registers it in the BentoML model store, and tags a sample article with the int8 graph.
+# The main job: train the default model if it is not there yet (resumable: rerun after an
+# interruption), export it (ONNX fp32 + int8, parity checked), register it in the BentoML
+# model store (promoted if nothing is in production), serve it on localhost, tag a sample
+# article through the HTTP API and print the demo page's address. Ctrl-C stops the service.
 demo: $(STAMP) $(ARTIFACT)/manifest.json
-	$(BIN)/conflict-tagger models register $(ARTIFACT)
-	$(BIN)/conflict-tagger tag --model $(ARTIFACT) - < data/samples/article.txt
+	$(BIN)/conflict-tagger demo --artifact $(ARTIFACT) --port $(PORT)
 
 # A retrained model gets a new artifact; registered versions stay in the store.
 $(ARTIFACT)/manifest.json: runs/default/finished.json
@@ -42,7 +43,12 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
-test: lint typecheck
+# The demo page's test drives Debian's headless Chromium (needs root to install once).
+CHROMIUM := /usr/bin/chromium
+$(CHROMIUM):
+	apt-get update -q && apt-get install -y -q chromium
+
+test: lint typecheck $(CHROMIUM)
 	$(BIN)/pytest
 
 test-fast: $(STAMP)

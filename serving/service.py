@@ -1,51 +1,60 @@
 """The HTTP service: a BentoML 1.4 class-based service around one `Tagger`, plus the demo page.
 
-Endpoints (JSON in, JSON out):
+Endpoints (JSON in, JSON out; see API_DESCRIPTION for what clients are told):
 
 - `POST /tag` `{"text": "..."}` -> one `Result`.
 - `POST /tag_batch` `{"texts": [...]}` -> `{"results": [...]}`, in input order.
 - `POST /tag_adaptive` `{"texts": [...]}` -> `[Result, ...]`: the same work through BentoML
-  adaptive batching, for many concurrent clients sending one or a few documents each; BentoML
-  merges their requests into one model call. It is a separate route because a batchable API
-  must take and return a list, which `/tag` and `/tag_batch` do not.
+  adaptive batching, for many concurrent clients sending one document each: BentoML merges
+  their requests into one model call. A separate route because a batchable API must take and
+  return a list, which `/tag` and `/tag_batch` do not.
 - `GET /metadata`: model name and version, label lists, dev metrics, thresholds, windows,
   licences and the request limits.
-- `GET /demo`: the demo page (`serving/static/demo.html`).
-- BentoML's own `/livez`, `/readyz`, `/metrics`, `/docs.json` and its OpenAPI page at `/`.
+- `GET /demo`: the demo page, `serving/static/demo.html`.
+- BentoML's own `/livez`, `/healthz`, `/readyz`, `/metrics`, `/docs.json` and `/` (OpenAPI).
 
-Every response carries the model in the `X-Model-Name` and `X-Model-Version` headers; results
-carry it in `result.model`, `/metadata` in `model`.
+`/metadata` and `/demo` live in a small Starlette app mounted with `bentoml.asgi_app`
+(BentoML APIs are POST only); they reach the service instance through
+`bentoml.get_current_service()`. Every response carries the model in the `X-Model-Name` and
+`X-Model-Version` headers; results also carry it in `result.model`, `/metadata` in `model`.
 
-Requests are checked before BentoML parses them (`RequestGuard`, an ASGI middleware), so any
-body a client can send gets a 4xx with `{"error": message, "code": ..., "field": ...}`, never
-a 5xx: malformed JSON or invalid UTF-8 -> 400; missing token -> 401; body over the size
-limit, a text over `CONFLICT_TAGGER_MAX_CHARS` (200000) characters or more than
-`CONFLICT_TAGGER_MAX_DOCS` (64) documents -> 413; a body that is not JSON -> 415; wrong JSON
-types, unknown or missing fields, empty or whitespace-only texts -> 422.
+`RequestGuard`, an ASGI middleware in front of every route, checks the token and then each
+tagging request before BentoML parses it, so BentoML's handlers only see valid input and no
+request body can cause a 5xx (BentoML's own parse errors are vaguer 400s, and its 4xx
+exceptions serialize oddly). Refusals are `{"error": message, "code": ..., "field": ...}`.
+
+Limits (environment, read when the app starts): `CONFLICT_TAGGER_MAX_CHARS` per text (200000
+characters, as Python counts them: code points), `CONFLICT_TAGGER_MAX_DOCS` per request (64)
+and `CONFLICT_TAGGER_MAX_TOTAL_CHARS` per request (1000000). The total bounds the work one
+request can ask for: at 4,000-20,000 characters a second on two busy cores it ends within the
+300 s traffic timeout, which 64 texts of 200000 characters would not. Bodies larger than any
+valid request can be are refused while being read.
 
 Authentication: when `CONFLICT_TAGGER_TOKEN` is set, every request except `/livez`,
 `/healthz`, `/readyz`, the demo page and CORS preflights needs `Authorization: Bearer
-<token>`; the token is compared in constant time (sha256 digests, `hmac.compare_digest`).
+<token>`; the token is compared in constant time (`hmac.compare_digest` of sha256 digests,
+which also hides its length).
 
 Which model is served, and what `bentoml build` packages:
 
 - `CONFLICT_TAGGER_MODEL` names an artifact folder, a registry tag (`conflict-tagger:VERSION`,
-  a bare version or a unique prefix) or `production` (the default: the registry's alias).
-- A tag, or the production alias, is resolved to a full tag when this module is imported and
-  declared as the class attribute `model = bentoml.models.BentoModel(tag)`, so `bentoml build`
-  packages that model into the bento. The tag is also declared as the service env
-  `CONFLICT_TAGGER_MODEL`, which a container built from the bento sets: the container has no
-  alias file, so it serves exactly the model that was packaged. The model is read through
-  BentoML's model store, which inside a bento is the bento's own.
-- An artifact folder is loaded from its path and declares no model: `bentoml build` would
-  package none. Register and promote it (`conflict-tagger models register/promote`) to build.
-- With no production model (nothing promoted yet), the module still imports, without a
-  declared model: tools that only import it (`bentoml build`, the OpenAPI page, tests) keep
-  working, but `bentoml build` would package no model and the service refuses to start with
-  the registry's message saying to promote a model first. Build only after promoting.
-- `bentoml serve <bento>` on a development machine re-imports the service and so follows the
-  current production alias rather than the packaged tag; a container follows the packaged tag
-  unless `CONFLICT_TAGGER_MODEL` is set at `docker run`.
+  a bare version or a unique version prefix) or `production` (the default: the registry's
+  alias). It is read when this module is imported.
+- A tag, or the production alias, is resolved to a full tag at import and declared as the
+  class attribute `model = bentoml.models.BentoModel(tag)`, so `bentoml build` packages that
+  model into the bento. The tag is also declared as the service env `CONFLICT_TAGGER_MODEL`,
+  which the bento's container sets: a container has no alias file, so it serves exactly the
+  packaged model (a value given at `docker run` still wins). The model is read through
+  BentoML's model store, which inside a bento is the bento's own, and verified (checksums, and
+  the manifest against the checksums recorded at registration) before it is loaded.
+- An artifact folder is loaded from its path and declares no model: a bento built that way
+  holds no model and would not start. Register and promote it first.
+- With nothing promoted, the module still imports (tools that only import it keep working)
+  but declares no model: `bentoml serve` stops at once in its main process (the
+  `on_deployment` hook) with the registry's "promote a model first", and `bentoml build`
+  would package no model. Build only after promoting.
+- `bentoml serve <bento>` on a development machine imports the service again, so it follows
+  the current production alias of that machine rather than the packaged tag.
 """
 
 from __future__ import annotations
@@ -119,6 +128,9 @@ class ServiceSettings(BaseSettings):
 
     max_chars: int = Field(200_000, ge=1)  # per document, in Unicode code points
     max_docs: int = Field(64, ge=1)  # per request
+    # Per request, all documents together: bounds the work one request can ask for, so it
+    # ends within the traffic timeout (~4,000-20,000 characters/s on 2 busy CPU cores).
+    max_total_chars: int = Field(1_000_000, ge=1)
     token: SecretStr | None = None
 
     @field_validator("token")
@@ -144,14 +156,14 @@ def _is_path(ref: str) -> bool:
 
 def declared_tag(ref: str) -> str | None:
     """The full BentoML tag `ref` names, or None: a folder, or no production model yet."""
-    if _is_path(ref):
-        return None
-    if ref == PRODUCTION:
+    if ref == PRODUCTION:  # the alias, even if a folder has that name (as in the registry)
         try:
             return registry.production()
         except RegistryError as err:  # a damaged alias file: refuse at start-up, not import
             logger.warning("%s", err)
             return None
+    if _is_path(ref):
+        return None
     tag = (ref if ":" in ref else f"{NAME}:{ref}").lower()
     try:
         return str(bentoml.models.get(tag).tag)  # a version prefix becomes the full tag
@@ -353,6 +365,7 @@ def check_request(route: str, body: bytes, settings: ServiceSettings) -> None:
         raise _schema_error(err.errors(include_url=False)[0], model) from None
     if isinstance(request, TagRequest):
         _check_text(request.text, "text", settings)
+        _check_total([request.text], "text", settings)
         return
     assert isinstance(request, BatchRequest)
     if not request.texts:
@@ -370,13 +383,28 @@ def check_request(route: str, body: bytes, settings: ServiceSettings) -> None:
         )
     for i, item in enumerate(request.texts):
         _check_text(item, f"texts[{i}]", settings)
+    _check_total(request.texts, "texts", settings)
+
+
+def _check_total(texts: list[str], field: str, settings: ServiceSettings) -> None:
+    total = sum(len(t) for t in texts)
+    if total > settings.max_total_chars:
+        raise ApiError(
+            413,
+            "too_much_text",
+            f"{field} holds {total} characters in all, more than the limit of "
+            f"{settings.max_total_chars} per request (CONFLICT_TAGGER_MAX_TOTAL_CHARS); "
+            "send the text in several requests",
+            field,
+        )
 
 
 def body_limit(route: str, settings: ServiceSettings) -> int:
     """The largest body a valid request can have: JSON escapes take at most 6 bytes a
     character (\\uXXXX), plus room for quotes, commas and the key."""
     docs = 1 if REQUESTS[route] is TagRequest else settings.max_docs
-    return docs * (6 * settings.max_chars + 8) + 1024
+    chars = min(docs * settings.max_chars, settings.max_total_chars)
+    return 6 * chars + 8 * docs + 1024
 
 
 # --- the guard in front of every route -----------------------------------------------
@@ -468,8 +496,8 @@ class RequestGuard:
             413,
             "body_too_large",
             f"the request body is larger than {limit} bytes, the most a valid request to "
-            f"{scope['path']} can need (CONFLICT_TAGGER_MAX_DOCS texts of "
-            "CONFLICT_TAGGER_MAX_CHARS characters); send fewer or shorter texts",
+            f"{scope['path']} can need (see CONFLICT_TAGGER_MAX_CHARS, _MAX_DOCS and "
+            "_MAX_TOTAL_CHARS); send fewer or shorter texts",
         )
         declared = _header(scope, b"content-length")
         if declared is not None and declared.isdigit() and int(declared) > limit:
@@ -564,7 +592,11 @@ def describe(tagger: Tagger, settings: ServiceSettings) -> dict[str, Any]:
         "thresholds": m.get("thresholds", {}),
         "windows": m.get("windows", {}),
         "licences": m.get("licences", []),
-        "limits": {"max_chars": settings.max_chars, "max_docs": settings.max_docs},
+        "limits": {
+            "max_chars": settings.max_chars,
+            "max_docs": settings.max_docs,
+            "max_total_chars": settings.max_total_chars,
+        },
     }
 
 
@@ -631,11 +663,32 @@ def on_deployment(func: F) -> F:
     return cast(F, bentoml.on_deployment(func))
 
 
+TIMEOUT_S = 300
+
+API_DESCRIPTION = """Tags political-conflict news: entities (actors, weapons, places, dates),
+the roles they play in events, document and sentence event types, and event records.
+
+- `POST /tag` with `{"text": "..."}`: one result.
+- `POST /tag_batch` with `{"texts": ["...", ...]}`: `{"results": [...]}`, in input order.
+- `POST /tag_adaptive` with `{"texts": ["..."]}`: a list of results. For many concurrent
+  clients with one document each: the server merges concurrent requests into one model call.
+- `GET /metadata`: the model, its labels, metrics, thresholds, licences and the limits.
+- `GET /demo`: a page to try it.
+
+Every response names the model in the `X-Model-Name` and `X-Model-Version` headers. Refused
+requests get `{"error": "what is wrong and what to do", "code": "...", "field": "..."}` with
+400 (not JSON, not UTF-8), 401 (token missing or wrong: send `Authorization: Bearer <token>`),
+413 (text, document count or body over the limits in `/metadata`), 415 (not JSON) or 422
+(wrong types or fields, empty text). Offsets count Unicode code points.
+"""
+
+
 @bentoml.service(
-    description=__doc__,
+    description=API_DESCRIPTION,
     envs=_service_envs(),
-    workers=1,  # ONNX Runtime already uses every core; more workers only add memory
-    traffic={"timeout": 300},
+    # One worker: ONNX Runtime already uses every core, and each worker holds the model.
+    workers=1,
+    traffic={"timeout": TIMEOUT_S},
 )
 @bentoml.asgi_app(web, path="/")
 class ConflictTagger:
@@ -664,7 +717,14 @@ class ConflictTagger:
         """Tag several documents in one call; results come back in input order."""
         return TagBatchResults(results=self.tagger.tag(texts))
 
-    @api(route="/tag_adaptive", batchable=True, max_batch_size=64, max_latency_ms=60_000)
+    # The dispatcher cancels (503) jobs it expects to exceed max_latency_ms: no sooner than
+    # the traffic timeout would, so a valid request is never cut short by batching.
+    @api(
+        route="/tag_adaptive",
+        batchable=True,
+        max_batch_size=64,
+        max_latency_ms=TIMEOUT_S * 1000,
+    )
     def tag_adaptive(self, texts: Texts) -> list[Result]:
         """Tag documents with adaptive batching: concurrent requests share model calls.
         Send `{"texts": [one document]}`; the reply is a JSON array of results."""

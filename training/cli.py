@@ -11,6 +11,7 @@ from typing import Annotated
 
 import typer
 
+from training.cli_demo import demo
 from training.cli_label import label
 from training.cli_models import models_app
 
@@ -23,6 +24,7 @@ data_app = typer.Typer(help="Build, check and fetch the training corpus.", no_ar
 app.add_typer(data_app, name="data")
 app.add_typer(models_app, name="models")
 app.command("label")(label)
+app.command("demo")(demo)
 
 DataDir = Annotated[
     Path | None,
