@@ -241,14 +241,15 @@ def _get(ref: str) -> Model:
 
 def resolve(ref: str | Path) -> Artifact:
     """The verified artifact for "production", a tag (or unique prefix), or a folder."""
-    if isinstance(ref, Path) or (ref != PRODUCTION and Path(ref).is_dir()):
+    # Tags never hold a slash: anything with one is a folder, existing or not.
+    if isinstance(ref, Path) or "/" in ref or (ref != PRODUCTION and Path(ref).is_dir()):
         try:
             return verify(ref)
         except ArtifactError as err:
             raise RegistryError(str(err)) from err
     if ref == PRODUCTION:
         ref = _production_tag()
-    return _verified(_get(ref))
+    return verified_model(_get(ref))
 
 
 def _production_tag() -> str:
@@ -260,7 +261,9 @@ def _production_tag() -> str:
     return tag
 
 
-def _verified(model: Model) -> Artifact:
+def verified_model(model: Model) -> Artifact:
+    """A stored model's artifact, checksums verified and its manifest matched against the
+    checksums recorded at registration."""
     try:
         artifact = verify(model.path)
     except ArtifactError as err:
@@ -326,7 +329,7 @@ def history() -> list[Event]:
 def promote(tag: str) -> str:
     """Point production at a stored model (verified first); return its full tag."""
     model = _get(tag)
-    _verified(model)
+    verified_model(model)
     full = str(model.tag)
     state = _read_state()
     if state.production == full:
@@ -348,7 +351,7 @@ def rollback() -> str:
             f"`{NAME} models promote TAG`"
         )
     target = state.stack[-2]
-    _verified(_get(target))
+    verified_model(_get(target))
     state.stack.pop()
     state.production = target
     _log(state, "rollback", target)

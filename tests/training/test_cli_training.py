@@ -65,4 +65,4 @@ def test_bad_configs_name_the_key(tmp_path: Path, tiny_data: Path, tiny_encoder:
     result = runner.invoke(app, ["train", str(config), "--windows.stride", "99"])
     assert result.exit_code == 1 and "must not exceed size" in result.output
     result = runner.invoke(app, ["tag", "--model", str(tmp_path / "none"), "text"])
-    assert result.exit_code == 1 and "not a trained model folder" in result.output
+    assert result.exit_code == 1 and "is not a model artifact" in result.output

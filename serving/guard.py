@@ -1,0 +1,202 @@
+"""`RequestGuard`, the ASGI middleware in front of every route of the service.
+
+It checks the token, then each tagging request (serving/checks.py) before BentoML parses
+it, so BentoML's handlers only see valid input and no request body can cause a 5xx
+(BentoML's own parse errors are vaguer 400s, and its 4xx exceptions serialize oddly).
+Bodies larger than any valid request can be are refused while being read.
+
+When `CONFLICT_TAGGER_TOKEN` is set, every request except `/livez`, `/healthz`, `/readyz`,
+the demo page and CORS preflights needs `Authorization: Bearer <token>`; the token is
+compared in constant time (`hmac.compare_digest` of sha256 digests, which also hides its
+length).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from collections.abc import Awaitable, Callable, MutableMapping
+from typing import Any, Final
+
+from serving.checks import REQUESTS, ApiError, ServiceSettings, body_limit, check_request
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+Headers = list[tuple[bytes, bytes]]
+
+# curl -d sends application/x-www-form-urlencoded by default; the body is still JSON.
+_JSON_TYPES: Final = {
+    "",
+    "application/json",
+    "text/json",
+    "text/plain",
+    "*/*",
+    "application/x-www-form-urlencoded",
+}
+
+
+def _no_headers() -> Headers:
+    return []
+
+
+def _header(scope: Scope, name: bytes) -> bytes | None:
+    for key, value in scope["headers"]:
+        if key.lower() == name:
+            return bytes(value)
+    return None
+
+
+def _is_public(path: str, method: str) -> bool:
+    # Probes must work without secrets, the demo page asks for the token itself, and CORS
+    # preflights never carry credentials.
+    if method == "OPTIONS" or path in ("/livez", "/healthz", "/readyz"):
+        return True
+    return path == "/demo" or path.startswith("/demo/")
+
+
+def _digest(value: bytes) -> bytes:
+    return hashlib.sha256(value).digest()
+
+
+class RequestGuard:
+    """ASGI middleware: bearer-token check, then the request checks for the tagging routes,
+    so BentoML's handlers only ever see valid input. `model_headers` gives the headers
+    added to every reply; the service passes it in, so this module needs no BentoML."""
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        settings: ServiceSettings | None = None,
+        model_headers: Callable[[], Headers] = _no_headers,
+    ) -> None:
+        self.app = app
+        self.settings = settings or ServiceSettings()
+        self.model_headers = model_headers
+        token = self.settings.token
+        self.token_digest = _digest(token.get_secret_value().encode()) if token else None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        send = self._with_model_headers(send)
+        try:
+            self._authorize(scope)
+            if scope["method"] == "POST" and scope["path"] in REQUESTS:
+                body = await self._read_body(scope, receive)
+                if body is None:
+                    return  # the client went away
+                check_request(scope["path"], body, self.settings)
+                scope = _as_json(scope)
+                receive = _replay(body, receive)
+        except ApiError as err:
+            await err.response(_challenge(err))(scope, receive, send)
+            return
+        await self.app(scope, receive, send)
+
+    def _authorize(self, scope: Scope) -> None:
+        if self.token_digest is None or _is_public(scope["path"], scope["method"]):
+            return
+        header = _header(scope, b"authorization") or b""
+        scheme, _, given = header.partition(b" ")
+        if scheme.lower() != b"bearer" or not given.strip():
+            raise ApiError(
+                401,
+                "unauthorized",
+                "this server needs a token: send the header 'Authorization: Bearer <token>' "
+                "with the token the server was started with (CONFLICT_TAGGER_TOKEN)",
+                "Authorization",
+            )
+        if not hmac.compare_digest(_digest(given.strip()), self.token_digest):
+            raise ApiError(
+                401,
+                "invalid_token",
+                "the bearer token is wrong; send the token the server was started with "
+                "(CONFLICT_TAGGER_TOKEN)",
+                "Authorization",
+            )
+
+    async def _read_body(self, scope: Scope, receive: Receive) -> bytes | None:
+        _check_content_type(scope)
+        limit = body_limit(scope["path"], self.settings)
+        too_large = ApiError(
+            413,
+            "body_too_large",
+            f"the request body is larger than {limit} bytes, the most a valid request to "
+            f"{scope['path']} can need (see CONFLICT_TAGGER_MAX_CHARS, _MAX_DOCS and "
+            "_MAX_TOTAL_CHARS); send fewer or shorter texts",
+        )
+        declared = _header(scope, b"content-length")
+        if declared is not None and declared.isdigit() and int(declared) > limit:
+            raise too_large
+        chunks: list[bytes] = []
+        size = 0
+        while True:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                return None
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > limit:
+                raise too_large
+            chunks.append(chunk)
+            if not message.get("more_body", False):
+                return b"".join(chunks)
+
+    def _with_model_headers(self, send: Send) -> Send:
+        async def sending(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                message["headers"] = [*message.get("headers", []), *self.model_headers()]
+            await send(message)
+
+        return sending
+
+
+def _challenge(err: ApiError) -> dict[str, str]:
+    if err.status != 401:
+        return {}
+    value = 'Bearer realm="conflict-tagger"'
+    if err.code == "invalid_token":
+        value += ', error="invalid_token"'
+    return {"WWW-Authenticate": value}
+
+
+def _check_content_type(scope: Scope) -> None:
+    raw = (_header(scope, b"content-type") or b"").decode("latin-1").lower()
+    media, _, params = raw.partition(";")
+    media = media.strip()
+    charset = next(
+        (p.split("=", 1)[1].strip(' "') for p in params.split(";") if "charset=" in p), "utf-8"
+    )
+    encoding = (_header(scope, b"content-encoding") or b"identity").decode("latin-1").strip()
+    ok_media = media in _JSON_TYPES or media.endswith("+json")
+    if not ok_media or charset.replace("-", "") != "utf8" or encoding.lower() != "identity":
+        raise ApiError(
+            415,
+            "unsupported_media_type",
+            f"send the body as uncompressed UTF-8 JSON with 'Content-Type: application/json' "
+            f"(got Content-Type {raw or 'none'!r}, Content-Encoding {encoding!r})",
+            "Content-Type",
+        )
+
+
+def _as_json(scope: Scope) -> Scope:
+    # BentoML picks its parser from Content-Type; the body is checked JSON by now.
+    headers = [(k, v) for k, v in scope["headers"] if k.lower() != b"content-type"]
+    return {**scope, "headers": [*headers, (b"content-type", b"application/json")]}
+
+
+def _replay(body: bytes, receive: Receive) -> Receive:
+    sent = False
+
+    async def replay() -> Message:
+        nonlocal sent
+        if sent:
+            return await receive()
+        sent = True
+        return {"type": "http.request", "body": body, "more_body": False}
+
+    return replay
