@@ -72,6 +72,9 @@ class TrainingConfig(_Strict):
     threads: int | None = Field(None, ge=1)
     max_steps: int | None = Field(None, ge=1)  # a hard cap, for smoke runs
     loss_weights: dict[str, float] = {}  # per head name (entity, role, events, ...)
+    # How much an unannotated label may explain a token its dataset marked O (1: as much
+    # as O itself; see model.token_loss).
+    flex_weight: float = Field(0.1, ge=0, le=1)
 
 
 class Config(_Strict):

@@ -17,6 +17,18 @@ def test_token_loss_is_minus_log_probability_of_the_allowed_set() -> None:
     assert torch.isclose(token_loss(logits, targets, flex), expected)
 
 
+def test_flex_weight_makes_o_the_cheaper_answer() -> None:
+    logits = torch.tensor([[[0.0, 3.0, 0.0]]])  # a confident "B-X" on a token marked O
+    targets = torch.tensor([[O_FLEX]])
+    flex = torch.tensor([[True, True, False]])  # label X was not annotated
+    p = torch.softmax(logits[0, 0], -1)
+    expected = -torch.log(p[0] + 0.1 * p[1])
+    assert torch.isclose(token_loss(logits, targets, flex, 0.1), expected)
+    assert token_loss(logits, targets, flex, 0.1) > token_loss(logits, targets, flex, 1.0)
+    hard_o = -torch.log(p[0])
+    assert torch.isclose(token_loss(logits, targets, flex, 0.0), hard_o, atol=1e-4)
+
+
 def test_token_loss_without_targets_is_zero() -> None:
     loss = token_loss(torch.zeros(1, 2, 3), torch.full((1, 2), IGNORE), torch.ones(1, 3).bool())
     assert float(loss) == 0.0
