@@ -78,11 +78,15 @@ def _token_targets(record: Record, enc: Encoded, head: str) -> tuple[np.ndarray,
     ]
     tagging = spans_to_bio([tuple(o) for o in enc.offsets.tolist()], spans)
     index = {t: i for i, t in enumerate(tags)}
-    targets = np.array(
-        [index[t] if t != "O" else (O_FLEX if cov.exhaustive else IGNORE) for t in tagging.tags],
-        dtype=np.int64,
+    targets = np.array([index[t] if t != "O" else O_FLEX for t in tagging.tags], dtype=np.int64)
+    # An exhaustive layer's O rules out the labels it covers; a non-exhaustive one's rules
+    # out nothing (an unmarked mention may be any label). Either way the loss weighs O
+    # above the allowed labels (training.flex_weight): learning WEAPON from MUC-4's marked
+    # weapons alone, with no negatives, tagged every other word WEAPON.
+    flex = np.array(
+        [t == "O" or not cov.exhaustive or t.split("-", 1)[1] not in cov.labels for t in tags],
+        dtype=bool,
     )
-    flex = np.array([t == "O" or t.split("-", 1)[1] not in cov.labels for t in tags], dtype=bool)
     return targets, flex, len(tagging.misaligned)
 
 
