@@ -75,6 +75,9 @@ class TrainingConfig(_Strict):
     # How much an unannotated label may explain a token its dataset marked O (1: as much
     # as O itself; see model.token_loss).
     flex_weight: float = Field(0.1, ge=0, le=1)
+    # The same for a token left unmarked in a non-exhaustive layer (MUC-4's weapons): such
+    # tokens are many, so a strong pull to O would drown the exhaustive data.
+    unmarked_weight: float = Field(0.5, ge=0, le=1)
 
 
 class Config(_Strict):

@@ -20,6 +20,7 @@ from training.corpus.record import LabelSet, Record, Sentence, TaskLabels
 
 IGNORE = -100  # no loss for this token
 O_FLEX = -1  # "O, or a label this dataset did not look for"
+O_UNMARKED = -2  # not marked in a non-exhaustive layer: "O, or any label"
 
 # Which label set fills which segment head, for the record and for its sentences.
 RECORD_SETS: dict[str, LabelSet] = {
@@ -78,11 +79,12 @@ def _token_targets(record: Record, enc: Encoded, head: str) -> tuple[np.ndarray,
     ]
     tagging = spans_to_bio([tuple(o) for o in enc.offsets.tolist()], spans)
     index = {t: i for i, t in enumerate(tags)}
-    targets = np.array([index[t] if t != "O" else O_FLEX for t in tagging.tags], dtype=np.int64)
+    unmarked = O_FLEX if cov.exhaustive else O_UNMARKED
+    targets = np.array([index[t] if t != "O" else unmarked for t in tagging.tags], dtype=np.int64)
     # An exhaustive layer's O rules out the labels it covers; a non-exhaustive one's rules
     # out nothing (an unmarked mention may be any label). Either way the loss weighs O
-    # above the allowed labels (training.flex_weight): learning WEAPON from MUC-4's marked
-    # weapons alone, with no negatives, tagged every other word WEAPON.
+    # above the allowed labels (training.flex_weight, .unmarked_weight): learning WEAPON
+    # from MUC-4's marked weapons alone, with no negatives, tagged every other word WEAPON.
     flex = np.array(
         [t == "O" or not cov.exhaustive or t.split("-", 1)[1] not in cov.labels for t in tags],
         dtype=bool,

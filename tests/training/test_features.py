@@ -4,7 +4,7 @@ from serving.heads import HEAD_BY_NAME
 from serving.schema import ENTITY_TAGS
 from serving.tokenizer import Encoded
 from training.corpus.record import Coverage, LabelSet, Record, Sentence, Source, Span, Split
-from training.features import IGNORE, O_FLEX, featurize
+from training.features import IGNORE, O_FLEX, O_UNMARKED, featurize
 
 TEXT = "Rebels fired rockets at Camp Alpha ."
 
@@ -50,8 +50,8 @@ def test_non_exhaustive_layer_rules_nothing_out_for_unmarked_tokens() -> None:
     )
     f = featurize(r, encoded(TEXT), size=10, stride=5)
     role = f.token_targets["event_role"][0].tolist()
-    assert [t for t in role if t != O_FLEX] == [9]  # B-INSTRUMENT
-    assert role.count(O_FLEX) == len(role) - 1
+    assert [t for t in role if t != O_UNMARKED] == [9]  # B-INSTRUMENT
+    assert role.count(O_UNMARKED) == len(role) - 1
     assert f.flex["event_role"].all()  # O or any role, O weighted above the rest
     # The actor-role head was not annotated by this record at all.
     assert (f.token_targets["actor_role"][0] == IGNORE).all()

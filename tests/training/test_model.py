@@ -4,7 +4,7 @@ import torch
 
 from serving.heads import TOKEN_HEADS
 from training.batching import budget_batches, collate
-from training.features import IGNORE, O_FLEX, Features, Group
+from training.features import IGNORE, O_FLEX, O_UNMARKED, Features, Group
 from training.model import group_logits, token_loss
 
 
@@ -27,6 +27,15 @@ def test_flex_weight_makes_o_the_cheaper_answer() -> None:
     assert token_loss(logits, targets, flex, 0.1) > token_loss(logits, targets, flex, 1.0)
     hard_o = -torch.log(p[0])
     assert torch.isclose(token_loss(logits, targets, flex, 0.0), hard_o, atol=1e-4)
+
+
+def test_unmarked_tokens_take_their_own_weight() -> None:
+    logits = torch.tensor([[[0.0, 3.0, 0.0], [0.0, 3.0, 0.0]]])
+    targets = torch.tensor([[O_FLEX, O_UNMARKED]])
+    flex = torch.tensor([[True, True, True]])
+    p = torch.softmax(logits[0, 0], -1)
+    expected = -(torch.log(p[0] + 0.1 * (p[1] + p[2])) + torch.log(p[0] + 0.5 * (p[1] + p[2]))) / 2
+    assert torch.isclose(token_loss(logits, targets, flex, 0.1, 0.5), expected)
 
 
 def test_token_loss_without_targets_is_zero() -> None:
