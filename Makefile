@@ -46,7 +46,7 @@ typecheck: $(STAMP)
 # The demo page's test drives Debian's headless Chromium (needs root to install once).
 CHROMIUM := /usr/bin/chromium
 $(CHROMIUM):
-	apt-get update -q && apt-get install -y -q chromium
+	apt-get update -q && apt-get install -y -q chromium chromium-driver
 
 test: lint typecheck $(CHROMIUM)
 	$(BIN)/pytest
