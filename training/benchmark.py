@@ -111,9 +111,7 @@ def run_benchmark(model_dir: Path, data_dir: Path | None = None, fresh: bool = F
 
 def cell(row: Row, models: list[tuple[list[str], Scores]]) -> str:
     """A column's figure for a row: mean ± sd over its models trained on the row's
-    collection ("-" if none did); "leak" where one trained on text of that test set."""
-    if any(row.collection in leaking(names) for names, _ in models):
-        return "leak"
+    collection; else "leak" where one of them trained on text of that test set, else "-"."""
     values = [
         100 * scores[row.split][row.collection][row.metric]
         for names, scores in models
@@ -121,7 +119,7 @@ def cell(row: Row, models: list[tuple[list[str], Scores]]) -> str:
         and row.metric in scores.get(row.split, {}).get(row.collection, {})
     ]  # fmt: skip
     if not values:
-        return "-"
+        return "leak" if any(row.collection in leaking(n) for n, _ in models) else "-"
     if len(values) == 1:
         return f"{values[0]:.1f}"
     mean, sd = statistics.mean(values), statistics.stdev(values)

@@ -26,6 +26,9 @@ def test_each_row_reads_only_models_trained_on_its_collection() -> None:
 def test_shared_text_is_a_leak_not_a_figure() -> None:
     assert leaking(["re3d"]) == {"re3d_conflibert"}
     assert cell(RE3D, [(["re3d"], scores(0.99))]) == "leak"
+    # In a column of single-dataset models, the one trained on the row's data is scored.
+    singles = [(["re3d"], scores(0.99)), (["re3d_conflibert"], scores(0.5))]
+    assert cell(RE3D, singles) == "50.0"
 
 
 def test_render_names_every_model_and_the_reference(tmp_path: Path) -> None:
