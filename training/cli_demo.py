@@ -22,20 +22,17 @@ import typer
 
 def _register(artifact: Path) -> str:
     from serving import registry
-    from serving.artifact import verify
 
-    version = verify(artifact).version
-    stored = {m.artifact_version: m.tag for m in registry.list_models()}
-    tag = stored.get(version) or registry.register(artifact)
-    if tag not in stored.values():
-        typer.echo(f"registered {artifact} as {tag}")
+    done = registry.register_artifact(artifact)  # an artifact already stored keeps its tag
+    if done.new:
+        typer.echo(f"registered {artifact} as {done.tag}")
     current = registry.production()
     if current is None:
-        registry.promote(tag)
-        typer.echo(f"promoted {tag} to production")
-        return tag
-    if current != tag:
-        typer.echo(f"serving the production model {current} (the default model is {tag})")
+        registry.promote(done.tag)
+        typer.echo(f"promoted {done.tag} to production")
+        return done.tag
+    if current != done.tag:
+        typer.echo(f"serving the production model {current} (the default model is {done.tag})")
     return current
 
 
