@@ -1,5 +1,6 @@
 """From decoded model outputs to the public `Result`: spans with their text, event types per
-sentence and per document, and one event record per event type found in a sentence."""
+sentence and per document, one event record per event type found in a sentence, and how
+unsure the model was of the document (its `uncertainty`)."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 
-from serving.decode import Decoded, ScoredSpan, chosen_labels
+from serving.decode import DEFAULT_THRESHOLD, Decoded, ScoredSpan, chosen_labels
 from serving.heads import HEAD_BY_NAME, SEGMENT_HEADS
 from serving.result import (
     Entity,
@@ -39,6 +40,43 @@ SLOTS: dict[str, tuple[tuple[Layer, frozenset[str]], ...]] = {
     ),
 }
 DATASET_HEADS = tuple(h.name for h in SEGMENT_HEADS if h.name not in ("events", "coarse"))
+# A document's event types count with their few worst labels: the one worst alone would let
+# one fluke decide, all 18 would drown it in the easy ones. Each sentence counts with its worst.
+TOP_DOUBTS = 3
+
+
+def label_doubt(probs: np.ndarray, threshold: float) -> np.ndarray:
+    """Doubt of sigmoid probabilities against their threshold: 1 at the threshold, falling
+    linearly to 0 at 0 and at 1 (each side scaled by its own room)."""
+    p = np.asarray(probs, dtype=np.float64)
+    room = np.where(p < threshold, threshold, 1.0 - threshold)
+    doubt = 1.0 - np.abs(p - threshold) / np.maximum(room, 1e-12)
+    return np.clip(np.nan_to_num(doubt, nan=1.0), 0.0, 1.0)
+
+
+def span_doubt(scores: Sequence[float] | np.ndarray) -> np.ndarray:
+    """Doubt of spans from their scores (mean probability of the chosen tags): 1 at a score
+    of 0.5 or less, where another tag was as likely, 0 at 1. A score that could not be
+    computed (NaN) counts as undecided."""
+    s = np.asarray(scores, dtype=np.float64)
+    return np.clip(np.nan_to_num(2.0 * (1.0 - s), nan=1.0), 0.0, 1.0)
+
+
+def uncertainty(doubts: np.ndarray) -> float:
+    """The mean doubt over a document's decisions (0.0 if none), 4 decimals. A mean rather
+    than a maximum: with dozens of spans per article, some span is always near 0.5, and a
+    maximum would rank nearly every article 1.0."""
+    flat = np.ravel(doubts)
+    return round(float(flat.mean()), 4) if flat.size else 0.0
+
+
+def document_uncertainty(decoded: Decoded, thresholds: Mapping[str, float]) -> float:
+    """Over the document's worst event labels, each sentence's worst, and every span."""
+    cut = (thresholds or {}).get("events", DEFAULT_THRESHOLD)
+    document = np.sort(label_doubt(decoded.document["events"], cut))[-TOP_DOUBTS:]
+    sentences = [label_doubt(s["events"], cut).max() for s in decoded.sentences]
+    spans = span_doubt([s.score for s in (*decoded.entities, *decoded.roles)])
+    return uncertainty(np.concatenate([document, np.asarray(sentences, dtype=np.float64), spans]))
 
 
 def _event_scores(probs: np.ndarray, thresholds: Mapping[str, float]) -> list[EventScore]:
@@ -112,4 +150,5 @@ def build_result(
         dataset_labels={
             head: chosen_labels(head, decoded.document[head], thresholds) for head in DATASET_HEADS
         },
+        uncertainty=document_uncertainty(decoded, thresholds),
     )  # fmt: skip

@@ -8,7 +8,10 @@ Bodies larger than any valid request can be are refused while being read.
 When `CONFLICT_TAGGER_TOKEN` is set, every request except `/livez`, `/healthz`, `/readyz`,
 the demo page and CORS preflights needs `Authorization: Bearer <token>`; the token is
 compared in constant time (`hmac.compare_digest` of sha256 digests, which also hides its
-length).
+length). That includes `POST /reload`, which swaps the served model: it is never public.
+Only the tagging routes (`REQUESTS`) have their body and Content-Type checked; `/reload` takes
+no body, so an empty POST with or without a Content-Type passes (once authorized), and
+anything sent is left unread.
 """
 
 from __future__ import annotations

@@ -1,5 +1,6 @@
-"""The service's GET routes, `/metadata` and the demo page `/demo`, as a Starlette app:
-BentoML APIs are POST only, so the service mounts this app with `bentoml.asgi_app`."""
+"""The service's routes that are not BentoML APIs, as a Starlette app the service mounts with
+`bentoml.asgi_app`: `GET /metadata` and the demo page `/demo` (BentoML APIs are POST only),
+and `POST /reload`, which takes no body and answers with its own status codes."""
 
 from __future__ import annotations
 
@@ -8,11 +9,12 @@ from pathlib import Path
 from typing import Any, Final, Protocol
 
 from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse, Response
 from starlette.routing import Route
 
-from serving.checks import ServiceSettings
+from serving.checks import ApiError, ServiceSettings
 from serving.schema import label_lists
 from serving.tagger import Tagger
 
@@ -36,6 +38,10 @@ class Running(Protocol):
 
     tagger: Tagger
     settings: ServiceSettings
+
+    def reload_model(self) -> dict[str, Any]:
+        """Load the model again (blocking); raises ApiError with the old one still served."""
+        ...
 
 
 def describe(tagger: Tagger, settings: ServiceSettings) -> dict[str, Any]:
@@ -74,9 +80,17 @@ def web(current: Callable[[], Running]) -> Starlette:
         svc = current()
         return JSONResponse(describe(svc.tagger, svc.settings))
 
+    async def reload(_: Request) -> Response:
+        # Loading a model blocks for seconds: off the event loop, so other requests go on.
+        try:
+            return JSONResponse(await run_in_threadpool(current().reload_model))
+        except ApiError as err:
+            return err.response()
+
     return Starlette(
         routes=[
             Route("/metadata", metadata, methods=["GET"]),
+            Route("/reload", reload, methods=["POST"]),
             Route("/demo", demo, methods=["GET"]),
             Route("/demo/", demo, methods=["GET"]),
         ]

@@ -94,3 +94,11 @@ class Result(_Out):
     dataset_labels: dict[str, list[str]] = Field(
         description="Labels of the dataset-specific heads (CAMEO PentaClass, SATP, ...)."
     )
+    uncertainty: float = Field(
+        ge=0.0,
+        le=1.0,
+        description="How unsure the model is of this document: 0 = sure, 1 = it could not "
+        "decide (labels at their threshold, spans at probability 0.5 or less): the mean "
+        "doubt over its spans, its three most doubtful event labels and each sentence's "
+        "most doubtful one. For choosing the documents to correct first.",
+    )

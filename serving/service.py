@@ -2,7 +2,8 @@
 
 Routes: `POST /tag`, `/tag_batch` and `/tag_adaptive` here (API_DESCRIPTION is what clients
 are told), `GET /metadata` and `/demo` from serving/pages.py, and BentoML's own `/livez`,
-`/healthz`, `/readyz`, `/metrics`, `/docs.json` and `/` (OpenAPI). `/tag_adaptive` is its own
+`/healthz`, `/readyz`, `/metrics`, `/docs.json` and `/` (OpenAPI), plus `POST /reload` (below).
+`/tag_adaptive` is its own
 route because a batchable API must take and return a list, which `/tag` and `/tag_batch` do
 not. `RequestGuard` (serving/guard.py) checks the token and each request body before BentoML
 sees it, and names the model in the `X-Model-Name` and `X-Model-Version` headers of every
@@ -28,12 +29,26 @@ Which model is served, and what `bentoml build` packages:
   would package no model. Build only after promoting.
 - `bentoml serve <bento>` on a development machine imports the service again, so it follows
   the current production alias of that machine rather than the packaged tag.
+
+Picking up a new model without a restart: `conflict-tagger models promote TAG` (or
+`rollback`) only moves the alias; a running service keeps its model until `POST /reload` (or
+a restart). `/reload` resolves `CONFLICT_TAGGER_MODEL` again (`production`: the alias as it
+is now; a tag or folder: that same reference, so a re-exported folder is picked up), verifies
+and loads the new tagger completely, and only then swaps it in; if anything fails, the old
+model keeps serving and the reply says why. Requests already running finish on the model they
+started with. Each worker process holds its own model and reloads only when it receives the
+request: this service runs one worker (`workers=1`); with more, reload each (or restart). A
+bento's container serves its packaged tag, so there `/reload` only reloads that same model.
+`bentoml serve` hands its workers the tag it resolved at start-up (see SERVICE_ENVS), so the
+reference `/reload` follows reaches them separately, in `CONFLICT_TAGGER_RELOAD_REF`; a worker
+that BentoML restarts (after a crash) starts again from the start-up tag.
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import threading
 import warnings
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -43,7 +58,8 @@ from typing import Annotated, Any, Final, TypeVar, cast
 from pydantic import BaseModel, Field
 
 from serving import registry
-from serving.checks import ServiceSettings
+from serving.artifact import Artifact, verify
+from serving.checks import ApiError, ServiceSettings
 from serving.guard import RequestGuard
 from serving.pages import web
 from serving.registry import NAME, PRODUCTION, RegistryError
@@ -132,12 +148,23 @@ def find_model(ref: str, declared: BentoModel | None) -> bentoml.Model | Path:
     return Path(ref)
 
 
-def load_tagger(ref: str, declared: BentoModel | None) -> Tagger:
-    """The tagger for `ref`, every checksum verified."""
+def load_artifact(ref: str, declared: BentoModel | None) -> Artifact:
+    """The artifact `ref` names, every checksum verified (ArtifactError, RegistryError)."""
     found = find_model(ref, declared)
     if isinstance(found, bentoml.Model):
-        return Tagger(registry.verified_model(found))
-    return Tagger.from_artifact(found)
+        return registry.verified_model(found)
+    return verify(found)
+
+
+def load_tagger(ref: str, declared: BentoModel | None) -> Tagger:
+    """The tagger for `ref`, every checksum verified."""
+    return Tagger(load_artifact(ref, declared))
+
+
+def declared_now(ref: str) -> BentoModel | None:
+    """The stored model `ref` names at this moment: the production alias is read again."""
+    tag = declared_tag(ref)
+    return BentoModel(tag) if tag else None
 
 
 MODEL_REF: Final = os.environ.get(MODEL_ENV, "").strip() or PRODUCTION
@@ -145,6 +172,12 @@ MODEL_TAG: Final = declared_tag(MODEL_REF)
 DECLARED_MODEL: Final = BentoModel(MODEL_TAG) if MODEL_TAG else None
 # Pins the packaged model in a built bento; a value set at run time still wins.
 SERVICE_ENVS: Final = [{"name": MODEL_ENV, "value": MODEL_TAG}] if MODEL_TAG else []
+# `bentoml serve` also starts its workers with MODEL_ENV set to MODEL_TAG (from SERVICE_ENVS),
+# so a worker sees the tag its main process resolved, not `production`. What `/reload`
+# resolves again is the reference the main process was given, passed on to the workers in
+# this variable by `pass_reference_to_workers`.
+RELOAD_ENV: Final = "CONFLICT_TAGGER_RELOAD_REF"
+RELOAD_REF: Final = os.environ.get(RELOAD_ENV, "").strip() or MODEL_REF
 
 
 # --- BentoML, typed ------------------------------------------------------------------
@@ -206,6 +239,15 @@ the roles they play in events, document and sentence event types, and event reco
   clients with one document each: the server merges concurrent requests into one model call.
 - `GET /metadata`: the model, its labels, metrics, thresholds, licences and the limits.
 - `GET /demo`: a page to try it.
+- `POST /reload`, no body: load the model `CONFLICT_TAGGER_MODEL` names now (for
+  `production`, the alias as it is now) and serve it from then on. Replies
+  `{"previous": {"name", "version"}, "current": {"name", "version"}, "changed": bool,
+  "model_ref": "..."}`; reloading an unchanged model is a no-op (`changed` false). The new
+  model is verified and loaded before it replaces the old one: on failure the old model keeps
+  serving and the reply is 409 (the model named cannot be served: the message says what to
+  fix) or 500, with code `reload_failed`. `conflict-tagger models promote` or `rollback`
+  followed by `POST /reload` (or a restart) is how a promotion reaches a running service.
+  Each worker process reloads separately (this service runs one).
 
 Every response names the model in the `X-Model-Name` and `X-Model-Version` headers. Refused
 requests get `{"error": "what is wrong and what to do", "code": "...", "field": "..."}` with
@@ -231,13 +273,65 @@ class ConflictTagger:
     def __init__(self) -> None:
         self.settings = ServiceSettings()
         self.tagger = load_tagger(MODEL_REF, DECLARED_MODEL)
+        # One reload at a time. Readers take no lock: each request reads `self.tagger` once
+        # and keeps that object, and the attribute is only ever set to a fully loaded one.
+        self._reload_lock = threading.Lock()
         logger.info("serving %s %s", self.tagger.info.name, self.tagger.info.version)
+
+    def reload_model(self) -> dict[str, Any]:
+        """`POST /reload` (the route is in serving/pages.py): load what RELOAD_REF names now,
+        verified, then swap it in. Blocking: call it from a worker thread. Raises ApiError
+        (409: the model named cannot be served; 500: it failed to load) with the old model
+        still serving."""
+        with self._reload_lock:
+            old = self.tagger
+            try:
+                artifact = load_artifact(RELOAD_REF, declared_now(RELOAD_REF))
+                # The same verified files at the same place: the model already served.
+                new = old if artifact == old.artifact else Tagger(artifact, old.settings)
+            except (ValueError, BentoMLException) as err:  # RegistryError, ArtifactError
+                logger.warning("reloading %r refused: %s", RELOAD_REF, err)
+                raise self._reload_error(409, err, old) from err
+            except Exception as err:
+                logger.exception("reloading %r failed", RELOAD_REF)
+                raise self._reload_error(500, err, old) from err
+            self.tagger = new
+        changed = new is not old
+        if changed:
+            logger.info(
+                "reloaded %r: %s %s -> %s %s", RELOAD_REF, old.info.name,
+                old.info.version, new.info.name, new.info.version,
+            )  # fmt: skip
+        return {
+            "previous": {"name": old.info.name, "version": old.info.version},
+            "current": {"name": new.info.name, "version": new.info.version},
+            "changed": changed,
+            "model_ref": RELOAD_REF,
+        }
+
+    @staticmethod
+    def _reload_error(status: int, err: Exception, serving: Tagger) -> ApiError:
+        what = "cannot be served" if status == 409 else "failed to load"
+        return ApiError(
+            status,
+            "reload_failed",
+            f"reload failed: the model {MODEL_ENV}={RELOAD_REF!r} names now {what}: {err}. "
+            f"Still serving {serving.info.name} {serving.info.version}. Fix that (for "
+            f"{PRODUCTION!r}: or point the alias at a working model with `{NAME} models promote "
+            f"TAG` or `{NAME} models rollback`) and send POST /reload again",
+        )
 
     @on_deployment
     @staticmethod
     def check_model() -> None:
         """Stop `bentoml serve` before it starts workers when there is no model to load."""
         find_model(MODEL_REF, DECLARED_MODEL)
+
+    @on_deployment
+    @staticmethod
+    def pass_reference_to_workers() -> None:
+        """In the main process, before workers start: the reference `/reload` follows."""
+        os.environ.setdefault(RELOAD_ENV, MODEL_REF)
 
     @api(route="/tag")
     def tag(self, text: Text) -> Result:

@@ -14,6 +14,8 @@ import typer
 from training.cli_demo import demo
 from training.cli_label import label
 from training.cli_models import models_app
+from training.cli_retrain import retrain
+from training.cli_select import select
 
 app = typer.Typer(
     help="Tag actors, weapons, places, dates, roles and event types in conflict news.",
@@ -24,7 +26,10 @@ data_app = typer.Typer(help="Build, check and fetch the training corpus.", no_ar
 app.add_typer(data_app, name="data")
 app.add_typer(models_app, name="models")
 app.command("label")(label)
+app.command("select")(select)
 app.command("demo")(demo)
+OVERRIDES = {"allow_extra_args": True, "ignore_unknown_options": True}  # --section.key value
+app.command("retrain", context_settings=OVERRIDES)(retrain)
 
 DataDir = Annotated[
     Path | None,
@@ -145,7 +150,7 @@ def data_fetch(
     typer.echo(f"set CONFLICT_DATA_DIR={dest} to use them")
 
 
-@app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
+@app.command(context_settings=OVERRIDES)
 def train(
     ctx: typer.Context,
     config: Annotated[

@@ -11,6 +11,8 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+CORRECTIONS = "corrections"
+
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
@@ -49,11 +51,20 @@ class DataConfig(_Strict):
     # Collections whose dev split picks the best epoch (mean of their main metrics).
     dev: list[str]
     dev_max_records: int | None = Field(None, ge=1)  # per dev collection, a fixed sample
+    # Users' own annotations (`conflict-tagger retrain` keeps them): a folder of train.jsonl
+    # and dev.jsonl records, the collection "corrections" in `train` and `dev`.
+    corrections: str | None = None
 
     @model_validator(mode="after")
     def _check(self) -> DataConfig:
         if not self.train:
             raise ValueError("data.train must name at least one collection")
+        named = CORRECTIONS in self.train or CORRECTIONS in self.dev
+        if named and self.corrections is None:
+            raise ValueError(
+                f"data.train or data.dev names {CORRECTIONS!r} but data.corrections gives "
+                "no folder for it"
+            )
         return self
 
 

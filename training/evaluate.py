@@ -130,6 +130,8 @@ def evaluate_records(
         return out
     if name == "muc4":
         return _muc4(records, decoded, thresholds)
+    if name == "corrections":
+        return _corrections(records, decoded, thresholds)
     if name in ("rare_events", "plover"):
         gold_events = [{e.value for e in r.events} for r in records]
         pred_events = [set(_labels(d.document["events"], "events")) for d in decoded]
@@ -141,6 +143,29 @@ def evaluate_records(
         out["main"] = out["rare_macro_f1"] if name == "rare_events" else m.micro.f1
         return out
     raise ValueError(f"no evaluation is defined for collection {name!r}")
+
+
+def _corrections(
+    records: Sequence[Record], decoded: Sequence[Decoded], thresholds: Mapping[str, float] | None
+) -> dict[str, float]:
+    """Users' annotations: entity and role span F1 and event-type micro-F1, each over the
+    records annotated for it; "main" is their mean."""
+    out: dict[str, float] = {}
+    for layer, label_set in (("entity", LabelSet.ENTITIES), ("role", LabelSet.ROLES)):
+        pairs = [(r, d) for r, d in zip(records, decoded, strict=True) if r.coverage(label_set)]
+        if pairs:
+            s = span_scores([r for r, _ in pairs], [d for _, d in pairs], layer)
+            out[f"{layer}_f1"] = s.micro.f1
+    pairs = [(r, d) for r, d in zip(records, decoded, strict=True) if r.coverage(LabelSet.EVENTS)]
+    if pairs:
+        m = metrics.multilabel_scores(
+            [{e.value for e in r.events} for r, _ in pairs],
+            [set(chosen_labels("events", d.document["events"], thresholds)) for _, d in pairs],
+            HEAD_BY_NAME["events"].labels,
+        )
+        out["event_micro_f1"] = m.micro.f1
+    out["main"] = float(np.mean(list(out.values()))) if out else 0.0
+    return out
 
 
 def _muc4(

@@ -268,14 +268,18 @@ def licences(trained_on: Sequence[str]) -> list[str]:
     )
     if "rare_events" in names:
         out.append("rare_events (data/rare_events, written for this project): Apache-2.0")
+    if "corrections" in names:
+        out.append("corrections (your own annotations, imported by `retrain`): your terms")
     return out
 
 
 def export(
     model_dir: Path, out_dir: Path, options: ExportOptions = ExportOptions(),
     texts: Sequence[str] | None = None, log: Callable[[str], None] = print,
+    lineage: dict[str, Any] | None = None,
 ) -> dict[str, Any]:  # fmt: skip
-    """Write the artifact for `model_dir` into `out_dir` (which must not exist yet)."""
+    """Write the artifact for `model_dir` into `out_dir` (which must not exist yet);
+    `lineage` (parent model, data added: from `retrain`) goes into the manifest and card."""
     from training.model_card import model_card
 
     if out_dir.exists() and any(out_dir.iterdir()):
@@ -340,6 +344,8 @@ def export(
             "parity": parity, "export_options": asdict(options),
             "licences": licences(list(config["data"]["train"])),
         }  # fmt: skip
+        if lineage is not None:
+            manifest["lineage"] = lineage
         (staging / "README.md").write_text(model_card(manifest), encoding="utf-8")
         manifest["files"] = {name: sha256_file(staging / name) for name in FILES}
         (staging / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")

@@ -14,6 +14,21 @@ def _figures(dev: dict[str, dict[str, float]]) -> list[str]:
     return rows
 
 
+def _lineage(lineage: dict[str, Any] | None) -> list[str]:
+    if not lineage:
+        return []
+    parent = lineage.get("parent") or {}
+    added = lineage.get("data_added") or {}
+    return [
+        "## Lineage",
+        f"- Retrained from: {parent.get('version') or 'nothing (no production model)'}",
+        f"- Corrections: {added.get('train', 0)} train and {added.get('dev', 0)} dev records "
+        f"in all, {added.get('added', 0)} new and {added.get('replaced', 0)} replaced in "
+        f"this round, from {', '.join(f['path'] for f in added.get('files', [])) or '-'}",
+        "",
+    ]
+
+
 def model_card(manifest: dict[str, Any]) -> str:
     enc, train = manifest["base_encoder"], manifest["training"]
     parity, quant = manifest["parity"], manifest["quantization"]
@@ -63,6 +78,7 @@ def model_card(manifest: dict[str, Any]) -> str:
         "",
         *_figures(manifest["metrics"]["dev"]),
         "",
+        *_lineage(manifest.get("lineage")),
         "## Licences of the training data",
         "The model inherits the terms of the data it learnt from. Several of these are",
         "research-only or non-commercial: check them before any other use.",

@@ -26,8 +26,9 @@ from serving.tokenizer import Tokenizer
 from training.backend import TorchBackend
 from training.batching import budget_batches, collate
 from training.checkpoint import load_state, save_model, save_state
-from training.config import Config
+from training.config import CORRECTIONS, Config
 from training.corpus.build import convert_all
+from training.corpus.jsonlines import read_records
 from training.corpus.record import Record, Split
 from training.corpus.sources import data_dir as locate_data
 from training.features import Features, featurize
@@ -105,9 +106,14 @@ def epoch_sample(
 def load_records(config: Config) -> dict[str, dict[str, list[Record]]]:
     """{split: {collection: records}} for the train and dev collections of the config."""
     names = set(config.data.train) | set(config.data.dev)
-    corpus = convert_all(locate_data(config.data.data_dir), only=sorted(names))
+    built_in = sorted(names - {CORRECTIONS})
+    records = (
+        convert_all(locate_data(config.data.data_dir), only=built_in).records if built_in else []
+    )
+    if CORRECTIONS in names and config.data.corrections is not None:
+        records = [*records, *read_corrections_folder(Path(config.data.corrections))]
     out: dict[str, dict[str, list[Record]]] = {s.value: {n: [] for n in names} for s in Split}
-    for r in corpus.records:
+    for r in records:
         out[r.split.value][r.collection].append(r)
     empty = [n for n in config.data.train if not out["train"][n]]
     if empty:
@@ -121,6 +127,27 @@ def load_records(config: Config) -> dict[str, dict[str, list[Record]]]:
         for name, recs in out["dev"].items():
             keep = sorted(recs, key=lambda r: hashlib.sha256(r.id.encode()).hexdigest())[:cap]
             out["dev"][name] = sorted(keep, key=lambda r: r.id)
+    return out
+
+
+def read_corrections_folder(folder: Path) -> list[Record]:
+    """The users' records `conflict-tagger retrain` keeps: folder/train.jsonl and dev.jsonl."""
+    files = [folder / f"{split.value}.jsonl" for split in (Split.TRAIN, Split.DEV)]
+    if not any(f.is_file() for f in files):
+        raise FileNotFoundError(
+            f"data.corrections is {folder}, which holds no train.jsonl or dev.jsonl; import "
+            "annotations with `conflict-tagger retrain --new FILE`, or remove the setting"
+        )
+    out: list[Record] = []
+    for f in files:
+        if f.is_file():
+            out += [r for _, r in read_records(f)]
+    wrong = [r.id for r in out if r.collection != CORRECTIONS]
+    if wrong:
+        raise ValueError(
+            f"{folder} holds records of another collection than {CORRECTIONS!r}: "
+            f"{wrong[:3]}; keep only records made by `conflict-tagger retrain`"
+        )
     return out
 
 

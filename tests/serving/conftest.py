@@ -155,18 +155,13 @@ class Server:
         return self.process.returncode
 
 
-@pytest.fixture(scope="module")
-def server(artifact: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    """`bentoml serve serving.service:ConflictTagger` on a free localhost port, serving a
-    copy of the tiny artifact, with a temporary BentoML home and no token."""
-    root = tmp_path_factory.mktemp("bentoml-serve")
+@contextmanager
+def serve(root: Path, env_vars: dict[str, str]) -> Iterator[Server]:
+    """`bentoml serve serving.service:ConflictTagger` on a free localhost port with our
+    environment variables replaced by `env_vars`, one ONNX Runtime thread and no tracking;
+    the log goes to root/serve.log. Stopped, with every child process, on exit."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(OUR_ENV)}
-    env |= {
-        "CONFLICT_TAGGER_MODEL": str(artifact),
-        "CONFLICT_TAGGER_THREADS": "1",  # be kind to the other jobs on this machine
-        "BENTOML_HOME": str(root / "home"),
-        "BENTOML_DO_NOT_TRACK": "True",
-    }
+    env |= {"CONFLICT_TAGGER_THREADS": "1", "BENTOML_DO_NOT_TRACK": "True"} | env_vars
     port = free_port()
     log = root / "serve.log"
     with log.open("wb") as out:
@@ -181,3 +176,13 @@ def server(artifact: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator
         yield running
     finally:
         running.stop()
+
+
+@pytest.fixture(scope="module")
+def server(artifact: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    """A real server of a copy of the tiny artifact, with a temporary BentoML home and no
+    token."""
+    root = tmp_path_factory.mktemp("bentoml-serve")
+    env = {"CONFLICT_TAGGER_MODEL": str(artifact), "BENTOML_HOME": str(root / "home")}
+    with serve(root, env) as running:
+        yield running

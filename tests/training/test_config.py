@@ -45,3 +45,13 @@ def test_the_digest_follows_the_resolved_config(tmp_path: Path) -> None:
     a = load_config(write(tmp_path))
     b = load_config(write(tmp_path), ["--training.seed", "124"])
     assert a.digest() != b.digest() and a.digest() == load_config(write(tmp_path)).digest()
+
+
+def test_the_corrections_collection_needs_its_folder(tmp_path: Path) -> None:
+    from training.config import Config
+
+    raw = {"data": {"train": {"satp": {}, "corrections": {}}, "dev": ["corrections"]}}
+    with pytest.raises(ValueError, match=r"data\.corrections gives no folder"):
+        Config.model_validate(raw)
+    raw["data"]["corrections"] = str(tmp_path)
+    assert Config.model_validate(raw).data.corrections == str(tmp_path)

@@ -56,3 +56,27 @@ def test_json_view_lists_event_types_above_the_shipped_threshold() -> None:
         {"label": names[0], "score": 0.3},
         {"label": names[1], "score": 0.2},
     ]
+
+
+def test_corrections_are_scored_on_the_layers_each_record_was_annotated_for() -> None:
+    from serving.decode import ScoredSpan
+    from training.corpus.record import Coverage, LabelSet, Span
+
+    events = HEAD_BY_NAME["events"].labels
+    text = "gunmen shot a trader in gao."
+    spans_and_events = Record(
+        id="corrections/a", collection="corrections", split=Split.DEV, text=text,
+        source=Source(dataset="corrections", file="c.jsonl", upstream_id="1"),
+        annotated=[Coverage(label_set=LabelSet.ENTITIES, labels=["LOC"]),
+                   Coverage(label_set=LabelSet.EVENTS, labels=list(events))],
+        spans=[Span(start=24, end=27, entity="LOC")], events=["ARMED_ATTACK"],
+    )  # fmt: skip
+    probs = np.zeros(len(events))
+    probs[events.index("ARMED_ATTACK")] = 0.9
+    found = Decoded([ScoredSpan(24, 27, "LOC", 0.9), ScoredSpan(0, 6, "PER", 0.9)], [],
+                    {"events": probs})  # fmt: skip
+    figures = evaluate_records("corrections", [spans_and_events], [found])
+    # PER is not among the labels annotated: not a false positive. No role layer: no figure.
+    assert figures == {"entity_f1": 1.0, "event_micro_f1": 1.0, "main": 1.0}
+    missed = Decoded([], [], {"events": np.zeros(len(events))})
+    assert evaluate_records("corrections", [spans_and_events], [missed])["main"] == 0.0

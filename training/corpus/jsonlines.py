@@ -3,6 +3,7 @@ the line and (for records) the record id."""
 
 from __future__ import annotations
 
+import gzip
 import json
 from collections.abc import Iterator
 from pathlib import Path
@@ -13,16 +14,21 @@ from pydantic import ValidationError
 from training.corpus.record import Record
 
 
-def read_objects(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
-    """(line number, object) for each non-blank line; a BOM at the start is ignored."""
-    with path.open(encoding="utf-8-sig") as f:
+def read_objects(
+    path: Path, fix: str = "re-fetch the data"
+) -> Iterator[tuple[int, dict[str, Any]]]:
+    """(line number, object) for each non-blank line; a BOM at the start is ignored, and a
+    `.gz` file is read through gzip. `fix` ends the error message: what to do."""
+    gz = path.suffix.lower() == ".gz"
+    enc = "utf-8-sig"
+    with gzip.open(path, "rt", encoding=enc) if gz else path.open(encoding=enc) as f:
         for n, line in enumerate(f, start=1):
             if not line.strip():
                 continue
             try:
                 obj = json.loads(line)
             except json.JSONDecodeError as e:
-                raise ValueError(f"{path}:{n}: not a JSON object ({e}); re-fetch the data") from e
+                raise ValueError(f"{path}:{n}: not a JSON object ({e}); {fix}") from e
             if not isinstance(obj, dict):
                 raise ValueError(f"{path}:{n}: expected a JSON object, got {type(obj).__name__}")
             yield n, obj
@@ -38,7 +44,7 @@ def read_records(path: Path) -> Iterator[tuple[int, Record]]:
                 yield n, Record.model_validate_json(line)
             except ValidationError as err:
                 rid = _record_id(line)
-                raise ValueError(f"{path}:{n} (record {rid}): {_short(err)}") from None
+                raise ValueError(f"{path}:{n} (record {rid}): {short_error(err)}") from None
 
 
 def read_jsonl(path: Path) -> Iterator[Record]:
@@ -58,7 +64,7 @@ def validate_jsonl(path: Path) -> list[str]:
             try:
                 record = Record.model_validate_json(line)
             except ValidationError as err:
-                problems.append(f"{path}:{n} (record {_record_id(line)}): {_short(err)}")
+                problems.append(f"{path}:{n} (record {_record_id(line)}): {short_error(err)}")
                 continue
             if record.id in ids:
                 problems.append(
@@ -76,7 +82,8 @@ def _record_id(line: str) -> str:
     return repr(value) if value is not None else "without id"
 
 
-def _short(err: ValidationError) -> str:
+def short_error(err: ValidationError) -> str:
+    """Pydantic's errors in one line: where in the record, and what."""
     parts = []
     for e in err.errors()[:5]:
         loc = ".".join(str(p) for p in e["loc"]) or "record"

@@ -1,0 +1,171 @@
+"""`retrain` end to end on a tiny model: a production model, a file of corrected labeler
+output, and the whole chain (import → ... → gate → register → promote), in a temporary
+BentoML home. One run promotes a candidate, a second skips every step, and a deliberately
+worse candidate is rejected with production left alone."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from bentoml._internal.configuration.containers import BentoMLContainer
+from typer.testing import CliRunner
+
+from serving import registry
+from serving.artifact import verify
+from tests.conftest import write_tiny_data
+from tests.training.conftest import TINY_BERT, tiny_tokenizer
+from training.cli import app
+from training.gate import GateRules
+from training.retrain import RetrainOptions, retrain
+
+ACTORS = ["gunmen", "rebels", "terrorists", "troops"]
+VICTIMS = ["a trader", "three men", "students", "police"]
+PLACES = ["geneva", "the capital", "the town", "camp alpha"]
+
+
+def _span(text: str, part: str, label: str) -> dict[str, Any]:
+    start = text.index(part)
+    return {"start": start, "end": start + len(part), "text": part, "label": label,
+            "score": 0.9}  # fmt: skip
+
+
+def corrected_output(path: Path) -> Path:
+    """What an analyst hands back: `label` output whose tags they corrected."""
+    rows = []
+    for i in range(16):
+        actor, victim, place = ACTORS[i % 4], VICTIMS[(i // 4) % 4], PLACES[(i + i // 4) % 4]
+        text = f"{actor} shot {victim} in {place}."  # re3d's tiny data: "Rebels" is an ORG
+        tags = {
+            "model": {"name": "conflict-tagger", "version": "v1"}, "windows": 1,
+            "entities": [_span(text, actor, "ORG"), _span(text, place, "LOC")],
+            "roles": [_span(text, actor, "PERP_IND"), _span(text, victim, "VICTIM")],
+            "event_types": [{"label": "ARMED_ATTACK", "score": 0.8}],
+            "coarse_types": ["VIOLENCE"], "sentences": [], "events": [], "dataset_labels": {},
+        }  # fmt: skip
+        rows.append({"id": f"doc{i}", "text": text, "tags": json.dumps(tags)})
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    return path
+
+
+@pytest.fixture(scope="module")
+def parent_artifact(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tiny model trained well enough on tiny_data to be worth protecting."""
+    from training.config import Config
+    from training.evaluate import evaluate_all
+    from training.export import ExportOptions, export
+    from training.train import train
+
+    base = tmp_path_factory.mktemp("retrain-parent")
+    data = write_tiny_data(base / "datasets")
+    texts = [p.read_text(encoding="utf-8") for p in data.rglob("*") if p.is_file()]
+    texts.append(corrected_output(base / "words.jsonl").read_text(encoding="utf-8"))
+    (base / "encoder").mkdir()
+    tiny_tokenizer(texts, vocab_size=160).save(str(base / "encoder" / "tokenizer.json"))
+    config = Config.model_validate({
+        "model": {"encoder": str(base / "encoder"), "random_init": TINY_BERT | {"vocab_size": 160}},
+        "windows": {"size": 24, "stride": 16},
+        "data": {"data_dir": str(data), "train": {"re3d": {}, "muc4": {}, "cameo_ner": {}},
+                 "dev": ["re3d", "muc4"]},
+        "training": {"epochs": 6, "batch_tokens": 256, "threads": 1, "lr": 3e-3,
+                     "head_lr": 1e-2, "patience": 6},
+    })  # fmt: skip
+    run = train(config, base / "run", evaluate_all, progress=False, log=lambda _: None)
+    export(run.model_dir, base / "artifact", ExportOptions(min_agreement=0.0),
+           texts=["rebels fired a rocket."], log=lambda _: None)  # fmt: skip
+    return base / "artifact"
+
+
+@pytest.fixture
+def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    from bentoml._internal.utils.analytics.usage_stats import do_not_track
+
+    monkeypatch.setenv("BENTOML_DO_NOT_TRACK", "True")
+    do_not_track.cache_clear()
+    with BentoMLContainer.bentoml_home.patch(str(tmp_path / "bentoml")):
+        yield tmp_path / "bentoml"
+    do_not_track.cache_clear()
+
+
+@pytest.fixture
+def production(home: Path, parent_artifact: Path) -> str:
+    tag = registry.register(parent_artifact)
+    registry.promote(tag)
+    return tag
+
+
+def test_retrain_promotes_a_better_candidate_then_skips_every_step(
+    production: str, tmp_path: Path
+) -> None:
+    corrections = corrected_output(tmp_path / "corrected.jsonl")
+    # Weight 1: three times over, the corrections pull the tiny model off re3d's dev set
+    # by more than the margin (a rejection this gate is right to make).
+    options = RetrainOptions(new=[corrections], work=tmp_path / "work", progress=False,
+                             weight=1.0, rules=GateRules(margin=0.05))  # fmt: skip
+    logged: list[str] = []
+    result = retrain(options, log=logged.append)
+
+    assert result.gate.accepted, result.gate.markdown()
+    assert result.promoted and registry.production() == result.tag != production
+    rows = {r.collection: r for r in result.gate.rows}
+    assert set(rows) == {"re3d", "muc4", "corrections"}
+    assert rows["corrections"].candidate > (rows["corrections"].production or 0)
+    assert (result.report).read_text().startswith("# Gate: candidate")
+    names = [s.name for s in result.steps]
+    assert names == ["import", "validate", "merge", "train", "export", "evaluate", "gate",
+                     "register", "promote"]  # fmt: skip
+    assert not any(s.skipped for s in result.steps)
+
+    manifest = verify(result.artifact).manifest
+    parent_version = registry.resolve(production).version
+    assert manifest["lineage"]["parent"]["version"] == parent_version
+    added = manifest["lineage"]["data_added"]
+    assert added["added"] == 16 and added["train"] + added["dev"] == 16 and added["dev"] >= 1
+    assert manifest["gate"]["accepted"] is True
+    assert [s["step"] for s in manifest["lineage"]["steps"]][:3] == ["import", "validate", "merge"]
+    assert "## Lineage" in (result.artifact / "README.md").read_text()
+    stored = registry.resolve(str(result.tag)).manifest
+    assert stored["gate"]["accepted"] is True  # the registered copy carries the decision
+    assert "corrections" in manifest["training"]["config"]["data"]["train"]
+
+    again = retrain(options, log=lambda _: None)
+    skipped = {s.name: s.skipped for s in again.steps}
+    assert all(skipped[n] for n in ("import", "validate", "merge", "train", "export",
+                                    "evaluate", "gate")), skipped  # fmt: skip
+    assert again.tag == result.tag and not again.promoted  # already in production
+
+    assert registry.rollback() == production  # one command back to the parent
+    assert registry.production() == production
+
+
+def test_retrain_rejects_a_worse_candidate_and_leaves_production(
+    production: str, tmp_path: Path
+) -> None:
+    corrections = corrected_output(tmp_path / "corrected.jsonl")
+    # A learning rate of almost nothing leaves the candidate at its random start.
+    args = ["retrain", "--new", str(corrections), "--work", str(tmp_path / "work"),
+            "--no-progress", "--training.lr", "1e-9", "--training.head_lr", "1e-9"]  # fmt: skip
+    out = CliRunner().invoke(app, args)
+    assert out.exit_code == 2, out.output
+    assert "rejected" in out.output and "Why it was rejected" in out.output
+    assert registry.production() == production
+    assert len(registry.list_models()) == 1  # a rejected candidate is not registered
+    gate = json.loads(next((tmp_path / "work" / "candidates").glob("*/gate.json")).read_text())
+    assert not gate["accepted"] and gate["reasons"]
+    assert any(r.startswith("worse on") for r in gate["reasons"]), gate["reasons"]
+
+
+def test_retrain_refuses_invalid_corrections_naming_the_record(
+    production: str, tmp_path: Path
+) -> None:
+    bad = tmp_path / "bad.jsonl"
+    tags = {"entities": [{"start": 0, "end": 6, "text": "rebels", "label": "TANK",
+                          "score": 1.0}], "roles": [], "event_types": []}  # fmt: skip
+    bad.write_text(json.dumps({"id": "x7", "text": "rebels fired.", "tags": tags}) + "\n")
+    out = CliRunner().invoke(app, ["retrain", "--new", str(bad), "--work", str(tmp_path / "w")])
+    assert out.exit_code == 1
+    assert "TANK" in out.output and "bad.jsonl" in out.output
+    assert registry.production() == production
