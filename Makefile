@@ -37,8 +37,8 @@ runs/default/finished.json: $(STAMP) configs/default.yaml
 	$(BIN)/conflict-tagger train configs/default.yaml --output runs/default
 
 lint: $(STAMP)
-	$(BIN)/ruff check serving training tests
-	$(BIN)/ruff format --check serving training tests
+	$(BIN)/ruff check serving training benchmarks tests
+	$(BIN)/ruff format --check serving training benchmarks tests
 
 typecheck: $(STAMP)
 	$(BIN)/mypy
