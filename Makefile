@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test test-fast lint typecheck install clean
+.PHONY: demo test test-fast lint typecheck install clean bench
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -53,6 +53,11 @@ test: lint typecheck $(CHROMIUM)
 
 test-fast: $(STAMP)
 	$(BIN)/pytest -m 'not slow'
+
+# The performance benchmark (about 25 min, machine otherwise idle): writes
+# benchmarks/performance.md and .json from the default model's artifact.
+bench: $(STAMP) $(ARTIFACT)/manifest.json
+	$(BIN)/python -m benchmarks.run --artifact $(ARTIFACT) --model $(MODEL) --json benchmarks/performance.json
 
 clean:
 	rm -rf $(VENV) data/work .pytest_cache .mypy_cache .ruff_cache

@@ -16,6 +16,7 @@ system is divided by the same work.
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import os
 import resource
@@ -23,6 +24,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -32,7 +34,7 @@ from typing import Any
 from benchmarks.corpora import DEFAULT_ARTIFACT, Corpus, read_texts
 from training.corpus.sources import project_root
 
-SYSTEMS = ("engine-int8", "engine-fp32", "hf-pipeline", "hf-bert-base")
+SYSTEMS = ("engine-int8", "engine-fp32", "labeler", "hf-pipeline", "hf-bert-base")
 DEFAULT_MODEL = project_root() / "runs" / "default" / "model"
 CHUNK = 256  # documents per Tagger.tag call
 
@@ -134,6 +136,30 @@ def to_markdown(rows: Sequence[Row]) -> str:
 # --- the child: one system, one corpus, one process ---------------------------------
 
 
+class TreeRss:
+    """The largest resident set of this process and its descendants together, sampled
+    every 0.1 s while running (the labeler's workers come and go with the run)."""
+
+    def __init__(self) -> None:
+        self.peak_kib = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+        self._thread.start()
+
+    def _sample(self) -> None:
+        from benchmarks.serve import descendants, status_kib
+
+        me = os.getpid()
+        while not self._stop.wait(0.1):
+            total = sum(status_kib(p, "VmRSS") for p in [me, *descendants(me)])
+            self.peak_kib = max(self.peak_kib, total)
+
+    def stop(self) -> float:
+        self._stop.set()
+        self._thread.join()
+        return self.peak_kib / 1024
+
+
 def peak_rss_mib() -> float:
     """This process's peak resident set (VmHWM; getrusage where /proc is absent)."""
     try:
@@ -184,6 +210,27 @@ def _pipeline(system: str, model: Path, threads: int, tmp: Path) -> Callable[[li
     return run
 
 
+def _labeler(artifact: Path, tmp: Path) -> Callable[[list[str]], int]:
+    """`conflict-tagger label` as users run it: one worker process per core, one ONNX
+    Runtime thread each, the served precision; starting the workers is timed too."""
+    from serving.labeling.job import LabelJob
+    from serving.labeling.run import label_file
+
+    calls = itertools.count()
+
+    def run(texts: list[str]) -> int:
+        folder = tmp / f"label-{next(calls)}"
+        folder.mkdir()
+        source = folder / "in.jsonl"
+        source.write_text("".join(json.dumps({"text": t}) + "\n" for t in texts), "utf-8")
+        job = LabelJob(input=source, output=folder / "out.jsonl", model=str(artifact),
+                       id_field=None, progress=False)  # fmt: skip
+        summary = label_file(job)
+        return summary.records_out
+
+    return run
+
+
 def child(args: argparse.Namespace) -> dict[str, Any]:
     texts = read_texts(Path(args.corpus), args.limit)
     with tempfile.TemporaryDirectory(prefix="offline-child-") as tmp:
@@ -193,15 +240,21 @@ def child(args: argparse.Namespace) -> dict[str, Any]:
             run, note = _engine(args.system.removeprefix("engine-"), Path(args.artifact),
                                 args.threads)  # fmt: skip
         else:
-            run = _pipeline(args.system, Path(args.model), args.threads, Path(tmp))
+            run = (
+                _labeler(Path(args.artifact), Path(tmp)) if args.system == "labeler"
+                else _pipeline(args.system, Path(args.model), args.threads, Path(tmp))
+            )  # fmt: skip
         load = time.perf_counter() - start
-        run(texts[:1])  # warm-up, untimed
+        if args.system != "labeler":  # its workers start inside the timed run, as for users
+            run(texts[:1])  # warm-up, untimed
+        rss = TreeRss()
         start = time.perf_counter()
         spans = run(texts)
         seconds = time.perf_counter() - start
+        tree = rss.stop()
     return {
         "system": args.system, "corpus": args.corpus, "documents": len(texts),
-        "seconds": seconds, "load_seconds": load, "peak_rss_mib": peak_rss_mib(),
+        "seconds": seconds, "load_seconds": load, "peak_rss_mib": max(peak_rss_mib(), tree),
         "threads": args.threads, "spans": spans, "note": note,
         "torch_imported": "torch" in sys.modules,
     }  # fmt: skip

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
+import pickle
 import platform
 import sys
 import time
@@ -22,16 +24,16 @@ from typing import Any
 
 from benchmarks.ceiling import Ceiling, EncoderShape, measure_ceiling
 from benchmarks.corpora import Corpus, build_corpora
-from benchmarks.offline import Row, measure
+from benchmarks.offline import SYSTEMS, Row, measure
 from benchmarks.report import render
 from benchmarks.serve import http_benchmark
 
-SYSTEMS = ("engine-int8", "engine-fp32", "hf-pipeline", "hf-bert-base")
 # Documents timed per run: the pipelines are 10-100x slower, so they get a slice.
 LIMITS = {
     "full": {"hf-pipeline": {"short": 200, "long": 10}, "hf-bert-base": {"short": 50, "long": 4}},
     "quick": {
         "engine-int8": {"short": 200, "long": 20}, "engine-fp32": {"short": 200, "long": 20},
+        "labeler": {"short": 200, "long": 20},
         "hf-pipeline": {"short": 20, "long": 2}, "hf-bert-base": {"short": 5, "long": 1},
     },
 }  # fmt: skip
@@ -62,6 +64,7 @@ class Results:
     corpora: dict[str, Corpus]
     offline: list[Row] = field(default_factory=list)
     http: list[dict[str, Any]] = field(default_factory=list)
+    sweep: list[tuple[int, Row]] = field(default_factory=list)  # (batch tokens, row)
     seconds: float = 0.0
 
 
@@ -90,6 +93,26 @@ def mean_padded_tokens(corpus: Corpus, window: int) -> int:
     return int(min(window + 2, per_doc + 2))
 
 
+SWEEP = (256, 512, 1024, 2048, 8192)  # 8192: the default before this benchmark
+
+
+def sweep(settings: Settings, corpus: Corpus) -> list[tuple[int, Row]]:
+    """The engines on short texts at several batch budgets (CONFLICT_TAGGER_BATCH_TOKENS)."""
+    out = []
+    budgets = (512, 8192) if settings.quick else SWEEP
+    for budget in budgets:
+        os.environ["CONFLICT_TAGGER_BATCH_TOKENS"] = str(budget)
+        try:
+            for system in ("engine-int8", "engine-fp32"):
+                row = measure(system, corpus, runs=1, threads=settings.threads,
+                              limit=200 if settings.quick else 1000,
+                              artifact=settings.artifact)  # fmt: skip
+                out.append((budget, row))
+        finally:
+            del os.environ["CONFLICT_TAGGER_BATCH_TOKENS"]
+    return out
+
+
 def run(settings: Settings, log: Any = print) -> Results:
     started = time.perf_counter()
     shape = EncoderShape.from_artifact(settings.artifact)
@@ -111,14 +134,28 @@ def run(settings: Settings, log: Any = print) -> Results:
                           model=settings.model)  # fmt: skip
             results.offline.append(row)
             log(f"  {row.docs_per_s:.2f} docs/s, {row.tokens_per_s:.0f} tokens/s")
+    log("batch-size sweep ...")
+    results.sweep = sweep(settings, corpora["short"])
     log("HTTP ...")
-    results.http = http_benchmark(
+    max_requests = 200 if settings.quick else settings.http_requests
+    max_seconds = 3.0 if settings.quick else settings.http_seconds
+    default = f"1 worker x {settings.threads} threads"
+    rows = http_benchmark(
         settings.artifact, {name: c.path for name, c in corpora.items()},
-        concurrencies=settings.concurrencies,
-        max_requests=200 if settings.quick else settings.http_requests,
-        max_seconds=3.0 if settings.quick else settings.http_seconds,
-        env={"CONFLICT_TAGGER_THREADS": str(settings.threads)}, routes=settings.routes,
+        concurrencies=settings.concurrencies, routes=settings.routes,
+        env={"CONFLICT_TAGGER_THREADS": str(settings.threads)}, max_requests=max_requests,
+        max_seconds=max_seconds,
     )  # fmt: skip
+    results.http = [{"server": default, **r} for r in rows]
+    if settings.threads > 1:  # the other way to use the cores: a process per core
+        log("HTTP, one worker per core ...")
+        env = {"CONFLICT_TAGGER_WORKERS": str(settings.threads), "CONFLICT_TAGGER_THREADS": "1"}
+        short = {"short": corpora["short"].path}
+        rows = http_benchmark(
+            settings.artifact, short, concurrencies=(1, 32), routes=("/tag",), env=env,
+            max_requests=max_requests, max_seconds=max_seconds,
+        )  # fmt: skip
+        results.http += [{"server": f"{settings.threads} workers x 1 thread", **r} for r in rows]
     results.seconds = time.perf_counter() - started
     return results
 
@@ -135,13 +172,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--quick", action="store_true", help="a smoke run: small slices, 1 run")
     parser.add_argument("--data-dir", type=Path, default=None)
+    parser.add_argument("--render-only", action="store_true",
+                        help="write the report again from the last run's figures (notes, "
+                        "report changes) without measuring")  # fmt: skip
     args = parser.parse_args(argv)
     settings = Settings(
         artifact=args.artifact, model=args.model, out=args.out, data_dir=args.data_dir,
         threads=args.threads, runs=args.runs, quick=args.quick,
         command="python -m benchmarks.run " + " ".join(argv if argv is not None else sys.argv[1:]),
     )  # fmt: skip
-    results = run(settings, log=lambda m: print(m, file=sys.stderr, flush=True))
+    saved = settings.work / "results.pickle"
+    if args.render_only:
+        results = pickle.loads(saved.read_bytes())
+    else:
+        results = run(settings, log=lambda m: print(m, file=sys.stderr, flush=True))
+        saved.write_bytes(pickle.dumps(results))
     accuracy = Path("benchmarks/accuracy.md")
     report = render(results, accuracy.read_text(encoding="utf-8") if accuracy.is_file() else "")
     settings.out.parent.mkdir(parents=True, exist_ok=True)

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from serving.engine import EngineSettings
+from serving.engine import BATCH_TOKENS, EngineSettings
 from serving.schema import SCHEMA_VERSION, label_differences, label_lists
 from serving.tokenizer import Tokenizer
 
@@ -55,7 +55,7 @@ class Artifact:
     def thresholds(self) -> dict[str, float]:
         return dict(self.manifest.get("thresholds", {}))
 
-    def settings(self, batch_tokens: int = 8192) -> EngineSettings:
+    def settings(self, batch_tokens: int = BATCH_TOKENS) -> EngineSettings:
         w = self.manifest["windows"]
         return EngineSettings(int(w["size"]), int(w["stride"]), batch_tokens)
 

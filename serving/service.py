@@ -37,8 +37,9 @@ is now; a tag or folder: that same reference, so a re-exported folder is picked 
 and loads the new tagger completely, and only then swaps it in; if anything fails, the old
 model keeps serving and the reply says why. Requests already running finish on the model they
 started with. Each worker process holds its own model and reloads only when it receives the
-request: this service runs one worker (`workers=1`); with more, reload each (or restart). A
-bento's container serves its packaged tag, so there `/reload` only reloads that same model.
+request: this service runs one worker unless CONFLICT_TAGGER_WORKERS says otherwise; with
+more, reload each (or restart). A bento's container serves its packaged tag, so there
+`/reload` only reloads that same model.
 `bentoml serve` hands its workers the tag it resolved at start-up (see SERVICE_ENVS), so the
 reference `/reload` follows reaches them separately, in `CONFLICT_TAGGER_RELOAD_REF`; a worker
 that BentoML restarts (after a crash) starts again from the start-up tag.
@@ -46,6 +47,7 @@ that BentoML restarts (after a crash) starts again from the start-up tag.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import threading
@@ -59,6 +61,7 @@ from pydantic import BaseModel, Field
 
 from serving import registry
 from serving.artifact import Artifact, verify
+from serving.batcher import Batcher
 from serving.checks import ApiError, ServiceSettings
 from serving.guard import RequestGuard
 from serving.pages import web
@@ -230,6 +233,19 @@ class TagBatchResults(BaseModel):
 
 TIMEOUT_S = 300
 
+
+def worker_count(value: str) -> int:
+    """CONFLICT_TAGGER_WORKERS: HTTP worker processes, each with its own model."""
+    if not value.strip().isdigit() or int(value) < 1:
+        raise ValueError(
+            f"CONFLICT_TAGGER_WORKERS={value!r} must be a whole number of worker processes, 1 "
+            "or more (with CONFLICT_TAGGER_THREADS x workers at most the cores)"
+        )
+    return int(value)
+
+
+WORKERS: Final = worker_count(os.environ.get("CONFLICT_TAGGER_WORKERS", "1"))
+
 API_DESCRIPTION = """Tags political-conflict news: entities (actors, weapons, places, dates),
 the roles they play in events, document and sentence event types, and event records.
 
@@ -260,8 +276,10 @@ requests get `{"error": "what is wrong and what to do", "code": "...", "field": 
 @bentoml.service(
     description=API_DESCRIPTION,
     envs=SERVICE_ENVS,
-    # One worker: ONNX Runtime already uses every core, and each worker holds the model.
-    workers=1,
+    # One worker by default: ONNX Runtime already uses every core, and each worker holds
+    # the model. More (CONFLICT_TAGGER_WORKERS, with THREADS x WORKERS <= cores) trade
+    # latency at low load for throughput under load (benchmarks/performance.md).
+    workers=WORKERS,
     traffic={"timeout": TIMEOUT_S},
 )
 @bentoml.asgi_app(web(bentoml.get_current_service), path="/")
@@ -276,6 +294,9 @@ class ConflictTagger:
         # One reload at a time. Readers take no lock: each request reads `self.tagger` once
         # and keeps that object, and the attribute is only ever set to a fully loaded one.
         self._reload_lock = threading.Lock()
+        # Every route tags through one thread that merges concurrent requests (batcher.py);
+        # it reads `self.tagger` per call, so a reload takes effect at the next call.
+        self.batcher: Batcher[Result] = Batcher(lambda texts: self.tagger.tag(texts))
         logger.info("serving %s %s", self.tagger.info.name, self.tagger.info.version)
 
     def reload_model(self) -> dict[str, Any]:
@@ -333,15 +354,18 @@ class ConflictTagger:
         """In the main process, before workers start: the reference `/reload` follows."""
         os.environ.setdefault(RELOAD_ENV, MODEL_REF)
 
+    async def _tagged(self, texts: list[str]) -> list[Result]:
+        return await asyncio.wrap_future(self.batcher.submit(texts))
+
     @api(route="/tag")
-    def tag(self, text: Text) -> Result:
+    async def tag(self, text: Text) -> Result:
         """Tag one document."""
-        return self.tagger.tag([text])[0]
+        return (await self._tagged([text]))[0]
 
     @api(route="/tag_batch")
-    def tag_batch(self, texts: Texts) -> TagBatchResults:
+    async def tag_batch(self, texts: Texts) -> TagBatchResults:
         """Tag several documents in one call; results come back in input order."""
-        return TagBatchResults(results=self.tagger.tag(texts))
+        return TagBatchResults(results=await self._tagged(texts))
 
     # The dispatcher cancels (503) jobs it expects to exceed max_latency_ms: no sooner than
     # the traffic timeout would, so a valid request is never cut short by batching.
@@ -351,10 +375,10 @@ class ConflictTagger:
         max_batch_size=64,
         max_latency_ms=TIMEOUT_S * 1000,
     )
-    def tag_adaptive(self, texts: Texts) -> list[Result]:
+    async def tag_adaptive(self, texts: Texts) -> list[Result]:
         """Tag documents with adaptive batching: concurrent requests share model calls.
         Send `{"texts": [one document]}`; the reply is a JSON array of results."""
-        return self.tagger.tag(texts)
+        return await self._tagged(texts)
 
 
 # mypy sees the class, not the bentoml.Service the decorator made of it.

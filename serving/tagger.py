@@ -15,7 +15,7 @@ from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from serving.artifact import Artifact, verify
-from serving.engine import Engine
+from serving.engine import BATCH_TOKENS, Engine
 from serving.events import build_result
 from serving.onnx_backend import OnnxBackend
 from serving.result import ModelInfo, Result
@@ -32,7 +32,7 @@ class RuntimeSettings(BaseSettings):
     # ONNX Runtime intra-op threads per session (0: one per core). With several worker
     # processes, threads x workers should not exceed the cores.
     threads: int = Field(0, ge=0)
-    batch_tokens: int = Field(8192, ge=256)  # padded tokens per ONNX Runtime call
+    batch_tokens: int = Field(BATCH_TOKENS, ge=256)  # padded tokens per ONNX Runtime call
     arena: bool = True  # ONNX Runtime's CPU memory arena: faster, holds peak memory
 
 

@@ -665,3 +665,15 @@ def test_real_server_stops_cleanly(server: Server) -> None:
     """Last: SIGTERM stops the server and its worker; nothing is left running."""
     assert server.stop() == 0, server.log_tail()
     assert not [pid for pid in server.pids if alive(pid)]
+
+
+def test_worker_processes_come_from_the_environment(
+    monkeypatch: pytest.MonkeyPatch, artifact: Path
+) -> None:
+    monkeypatch.setenv("CONFLICT_TAGGER_WORKERS", "2")
+    module = import_service(monkeypatch, str(artifact))
+    assert module.WORKERS == 2
+    assert module.ConflictTagger.config["workers"] == 2
+    for bad in ("0", "two", "-1"):
+        with pytest.raises(ValueError, match="CONFLICT_TAGGER_WORKERS"):
+            module.worker_count(bad)

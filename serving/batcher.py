@@ -1,0 +1,73 @@
+"""Merges concurrent requests into one model call, without waiting for a batch to fill.
+
+One thread owns the model. It takes the first request waiting, plus every other request
+queued by then (up to `max_docs`), tags them in one call and answers each. A lone request
+is run at once, so latency at low load is unchanged; under load, requests queue while the
+model runs and the next call takes them all. ONNX Runtime is never called from two threads
+at a time, so its intra-op threads do not compete with each other for the cores.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+from collections.abc import Callable, Sequence
+from concurrent.futures import Future
+from typing import Generic, TypeVar
+
+R = TypeVar("R")
+
+
+class Batcher(Generic[R]):
+    def __init__(
+        self, run: Callable[[list[str]], list[R]], max_docs: int = 64, name: str = "batcher"
+    ) -> None:
+        self._run = run
+        self.max_docs = max_docs
+        self._queue: queue.SimpleQueue[tuple[list[str], Future[list[R]]]] = queue.SimpleQueue()
+        self._thread = threading.Thread(target=self._loop, name=name, daemon=True)
+        self._thread.start()
+
+    def submit(self, texts: Sequence[str]) -> Future[list[R]]:
+        """The results of `texts`, in order, once a model call has tagged them."""
+        future: Future[list[R]] = Future()
+        self._queue.put((list(texts), future))
+        return future
+
+    def _take(self) -> list[tuple[list[str], Future[list[R]]]]:
+        units = [self._queue.get()]
+        docs = len(units[0][0])
+        while docs < self.max_docs:
+            try:
+                unit = self._queue.get_nowait()
+            except queue.Empty:
+                break
+            units.append(unit)
+            docs += len(unit[0])
+        return units
+
+    def _loop(self) -> None:
+        while True:
+            units = [(texts, f) for texts, f in self._take() if f.set_running_or_notify_cancel()]
+            if not units:
+                continue
+            try:
+                results = self._run([t for texts, _ in units for t in texts])
+            except Exception as err:
+                if len(units) == 1:
+                    units[0][1].set_exception(err)
+                    continue
+                # One request's bad input must not fail the others: tag each on its own.
+                for unit in units:
+                    self._answer(*unit)
+                continue
+            start = 0
+            for texts, future in units:
+                future.set_result(results[start : start + len(texts)])
+                start += len(texts)
+
+    def _answer(self, texts: list[str], future: Future[list[R]]) -> None:
+        try:
+            future.set_result(self._run(texts))
+        except Exception as err:
+            future.set_exception(err)

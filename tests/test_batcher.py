@@ -1,0 +1,71 @@
+"""The request batcher: concurrent requests share model calls, answers keep their order,
+and one request's failure stays its own."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import pytest
+
+from serving.batcher import Batcher
+
+
+def test_a_lone_request_runs_at_once_and_queued_ones_share_a_call() -> None:
+    calls: list[list[str]] = []
+    gate = threading.Event()
+
+    def run(texts: list[str]) -> list[str]:
+        calls.append(texts)
+        if texts == ["first"]:
+            gate.wait(5)  # hold the model while the others queue up
+        return [t.upper() for t in texts]
+
+    batcher = Batcher(run, max_docs=10)
+    first = batcher.submit(["first"])
+    time.sleep(0.05)
+    rest = [batcher.submit([f"d{i}"]) for i in range(3)] + [batcher.submit(["x", "y"])]
+    gate.set()
+    assert first.result(5) == ["FIRST"]
+    assert [f.result(5) for f in rest] == [["D0"], ["D1"], ["D2"], ["X", "Y"]]
+    assert calls == [["first"], ["d0", "d1", "d2", "x", "y"]]
+
+
+def test_max_docs_bounds_a_call_but_never_splits_a_request() -> None:
+    calls: list[int] = []
+    gate = threading.Event()
+
+    def run(texts: list[str]) -> list[int]:
+        calls.append(len(texts))
+        gate.wait(5)
+        return [len(t) for t in texts]
+
+    batcher = Batcher(run, max_docs=3)
+    held = batcher.submit(["a"])
+    time.sleep(0.05)
+    futures = [batcher.submit(["bb", "cc"]), batcher.submit(["ddd", "e", "f", "g"]),
+               batcher.submit(["h"])]  # fmt: skip
+    gate.set()
+    assert held.result(5) == [1]
+    assert [f.result(5) for f in futures] == [[2, 2], [3, 1, 1, 1], [1]]
+    assert calls == [1, 6, 1]  # whole requests are taken until max_docs is reached
+
+
+def test_a_failing_request_does_not_fail_the_others() -> None:
+    gate = threading.Event()
+
+    def run(texts: list[str]) -> list[str]:
+        gate.wait(5)
+        if "bad" in texts:
+            raise ValueError("bad input")
+        return texts
+
+    batcher = Batcher(run)
+    held = batcher.submit(["warm"])
+    time.sleep(0.05)
+    good, bad = batcher.submit(["ok"]), batcher.submit(["bad"])
+    gate.set()
+    assert held.result(5) == ["warm"]
+    assert good.result(5) == ["ok"]
+    with pytest.raises(ValueError, match="bad input"):
+        bad.result(5)
