@@ -69,3 +69,26 @@ def test_a_failing_request_does_not_fail_the_others() -> None:
     assert good.result(5) == ["ok"]
     with pytest.raises(ValueError, match="bad input"):
         bad.result(5)
+
+
+def test_under_load_a_call_lingers_for_more_requests() -> None:
+    calls: list[list[str]] = []
+    gate = threading.Event()
+
+    def run(texts: list[str]) -> list[str]:
+        calls.append(texts)
+        gate.wait(5)
+        return texts
+
+    batcher = Batcher(run, linger=0.2)
+    held = batcher.submit(["a"])
+    time.sleep(0.05)
+    first_pair = [batcher.submit(["b"]), batcher.submit(["c"])]
+    gate.set()
+    held.result(5)
+    [f.result(5) for f in first_pair]  # a call of two: the batcher is now under load
+    late = batcher.submit(["d"])
+    time.sleep(0.05)  # within the linger: joins "d" in one call
+    also = batcher.submit(["e"])
+    assert late.result(5) == ["d"] and also.result(5) == ["e"]
+    assert calls == [["a"], ["b", "c"], ["d", "e"]]

@@ -57,7 +57,7 @@ def label(
     ] = None,
     batch_docs: Annotated[
         int, typer.Option(min=1, help="Records per batch sent to a worker.")
-    ] = 64,
+    ] = 256,
     errors: Annotated[
         Path | None,
         typer.Option(help="Where records that cannot be tagged go (default: OUT.errors.jsonl)."),

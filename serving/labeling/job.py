@@ -22,7 +22,9 @@ class LabelJob:
     text_field: str = "text"
     id_field: str | None = "id"
     workers: int | None = None  # None: one per core; 0: tag in this process
-    batch_docs: int = 64  # records per unit sent to a worker
+    # Records per unit sent to a worker: the engine sorts a unit's windows by length, and
+    # 256 short texts pad less than 64 (10% more documents/s on 2 cores).
+    batch_docs: int = 256
     errors: Path | None = None  # default <OUT>.errors.jsonl
     format: Format | None = None  # default: from OUT's extension
     max_chars: int = 200_000
