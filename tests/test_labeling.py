@@ -367,3 +367,26 @@ def test_resume_after_sigkill_writes_every_record_once_in_order(
     again = tmp_path / "again.jsonl"
     label_file(_job(src, again, tiny_artifact, batch_docs=4))
     assert again.read_bytes() == out.read_bytes()
+
+
+def test_units_end_at_a_character_budget_too(
+    tiny_artifact: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    src = tmp_path / "in.jsonl"
+    src.write_text("".join(json.dumps({"id": i, "text": _text(i)}) + "\n" for i in range(9)))
+    sizes: list[int] = []
+    real_write = labeling._Run._write_unit
+
+    def counting(self: Any, unit: Any, *args: Any) -> None:
+        sizes.append(len(unit.records))
+        real_write(self, unit, *args)
+
+    monkeypatch.setattr(labeling._Run, "_write_unit", counting)
+    # Each text has about 55 characters: a budget of 100 closes a unit at its second text.
+    label_file(_job(src, tmp_path / "a.jsonl", tiny_artifact, batch_chars=100, precision="fp32"))
+    assert sizes == [2, 2, 2, 2, 1]
+    sizes.clear()
+    label_file(_job(src, tmp_path / "b.jsonl", tiny_artifact, batch_docs=4, precision="fp32"))
+    assert sizes == [4, 4, 1]
+    tags = [[r["tags"] for r in _read_jsonl(tmp_path / f"{n}.jsonl")] for n in "ab"]
+    assert tags[0] == tags[1]  # fp32 results do not depend on the batches

@@ -56,8 +56,11 @@ def label(
         ),
     ] = None,
     batch_docs: Annotated[
-        int, typer.Option(min=1, help="Records per batch sent to a worker.")
+        int, typer.Option(min=1, help="Records per batch sent to a worker, at most.")
     ] = 256,
+    batch_chars: Annotated[
+        int, typer.Option(min=1, help="Characters per batch sent to a worker, at most.")
+    ] = 65_536,
     errors: Annotated[
         Path | None,
         typer.Option(help="Where records that cannot be tagged go (default: OUT.errors.jsonl)."),
@@ -110,6 +113,7 @@ def label(
         id_field=id_field,
         workers=workers,
         batch_docs=batch_docs,
+        batch_chars=batch_chars,
         errors=errors,
         format=output_format.value if output_format else None,
         max_chars=max_chars,

@@ -111,6 +111,7 @@ def identity(
         "drop_text": job.drop_text,
         "max_chars": job.max_chars,
         "batch_docs": job.batch_docs,  # int8 activation scales depend on the batch
+        "batch_chars": job.batch_chars,
         "model": f"{artifact.manifest['name']} {artifact.version}",
         "precision": settings.precision,
         "batch_tokens": settings.batch_tokens,

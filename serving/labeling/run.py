@@ -33,8 +33,8 @@ from serving.tagger import RuntimeSettings
 
 def label_file(job: LabelJob, log: Callable[[str], None] = lambda _: None) -> Summary:
     """Tag every record of `job.input` into `job.output`, resuming an interrupted run."""
-    if job.batch_docs < 1 or job.max_chars < 1 or job.part_rows < 1:
-        raise LabelingError("batch_docs, max_chars and part_rows must be at least 1")
+    if min(job.batch_docs, job.batch_chars, job.max_chars, job.part_rows) < 1:
+        raise LabelingError("batch_docs, batch_chars, max_chars and part_rows must be at least 1")
     fmt = output_format(job.output, job.format)
     errors = checkpoint.errors_path(job)
     if len({job.input.resolve(), job.output.resolve(), errors.resolve()}) < 3:
@@ -153,7 +153,7 @@ class _Run:
         self._commit()
 
     def _units(self) -> Iterator[_Unit]:
-        unit = _Unit()
+        unit, chars = _Unit(), 0
         for record in self.reader.records(self.state.cursor):
             text = None
             if record.fields is not None and record.problem is None:
@@ -162,11 +162,12 @@ class _Run:
             unit.records.append((record, text))
             if text is not None:
                 unit.texts.append(text)
-            # Fixed-size units from the start of the input: the same batches on resume,
-            # so a resumed run tags exactly like an uninterrupted one.
-            if record.cursor.records % self.job.batch_docs == 0:
+                chars += len(text)
+            # A unit's end depends only on its own records, and a run commits (and resumes)
+            # at unit ends: a resumed run makes the same batches as an uninterrupted one.
+            if len(unit.records) >= self.job.batch_docs or chars >= self.job.batch_chars:
                 yield unit
-                unit = _Unit()
+                unit, chars = _Unit(), 0
         if unit.records:
             yield unit
 
