@@ -95,3 +95,14 @@ def test_the_report_holds_every_table(results: Results) -> None:
     assert (
         "| - | /tag_adaptive | short | 32 | 100 | 0 | 90.00 | 50.0 | 900.0 | 900.0 | 256 |" in text
     )
+
+
+def test_each_server_layout_is_judged_on_its_own(results: Results) -> None:
+    results.http = [
+        {**_http("/tag", 32, 70.0, 100.0, 300.0), "server": "1 worker x 2 threads"},
+        {**_http("/tag", 32, 85.0, 100.0, 300.0), "server": "2 workers x 1 thread"},
+    ]
+    rows = {t: ok for t, _, ok in targets(results, overhead=1.3, served="fp32")}
+    head = "HTTP /tag ({}), concurrency 32: >= 80% of offline docs/s, 0 errors, p99 < 10x p50"
+    assert rows[head.format("1 worker x 2 threads")] == "**not met**"
+    assert rows[head.format("2 workers x 1 thread")] == "**met**"
