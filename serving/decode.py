@@ -9,11 +9,11 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 import numpy as np
 
 from serving.heads import HEAD_BY_NAME, SEGMENT_HEADS, SEGMENT_SLICES, TOKEN_HEADS
-from serving.spans import bio_to_spans
 from serving.windows import Window, owner
 
 
@@ -59,34 +59,69 @@ def head_probabilities(segment_logits: np.ndarray) -> dict[str, np.ndarray]:
 def word_starts(text: str, offsets: np.ndarray) -> np.ndarray:
     """True where a token begins a word: not glued to the previous token letter-to-letter."""
     starts = np.ones(len(offsets), dtype=bool)
-    for i in range(1, len(offsets)):
-        s, prev_end = int(offsets[i, 0]), int(offsets[i - 1, 1])
-        if s == prev_end and s > 0 and text[s - 1].isalnum() and text[s : s + 1].isalnum():
+    if len(offsets) < 2:
+        return starts
+    begin = offsets[1:, 0]
+    # Only tokens that touch the previous one can continue a word: check those characters.
+    touching = np.nonzero((begin == offsets[:-1, 1]) & (begin > 0))[0] + 1
+    for i in touching.tolist():
+        s = int(offsets[i, 0])
+        if text[s - 1].isalnum() and text[s : s + 1].isalnum():
             starts[i] = False
     return starts
+
+
+@lru_cache(maxsize=16)
+def _tag_table(tags: tuple[str, ...]) -> tuple[np.ndarray, np.ndarray, tuple[str, ...]]:
+    """Per tag id: its kind (0 O, 1 B, 2 I), its label's id, and the labels."""
+    labels = tuple(dict.fromkeys(t.split("-", 1)[1] for t in tags if t != "O"))
+    kinds = np.array([0 if t == "O" else 1 if t.startswith("B-") else 2 for t in tags])
+    types = np.array([-1 if t == "O" else labels.index(t.split("-", 1)[1]) for t in tags])
+    return kinds, types, labels
 
 
 def _spans(
     logits: np.ndarray, tags: tuple[str, ...], offsets: np.ndarray, starts: np.ndarray
 ) -> list[ScoredSpan]:
     """Spans at word level: a word takes the tag of its first sub-word token, so no span
-    begins or ends inside a word ("rolda" + "n betancur" cannot happen)."""
+    begins or ends inside a word ("rolda" + "n betancur" cannot happen). BIO is read as
+    `spans.bio_to_spans` reads it (an orphan I- starts a span; empty tokens are skipped),
+    with arrays rather than a loop over tokens."""
+    n = len(offsets)
+    if n == 0:
+        return []
     probs = _softmax(logits)
     best = probs.argmax(-1)
-    chosen = probs[np.arange(len(best)), best]
-    names: list[str] = []
-    for i, tag_id in enumerate(best):
-        if starts[i] or not names:
-            names.append(tags[tag_id])
-        else:
-            head = names[-1]
-            names.append("O" if head == "O" else "I-" + head.split("-", 1)[1])
-    pairs = [tuple(o) for o in offsets.tolist()]
+    chosen = probs[np.arange(n), best]
+    kinds, types, labels = _tag_table(tags)
+    kind, label = kinds[best], types[best]
+    first_of_word = starts.copy()
+    first_of_word[0] = True
+    head = np.maximum.accumulate(np.where(first_of_word, np.arange(n), 0))
+    inner = ~first_of_word
+    kind = np.where(inner, np.where(kind[head] == 0, 0, 2), kind)
+    label = np.where(inner, label[head], label)
+    keep = np.nonzero(offsets[:, 1] > offsets[:, 0])[0]
+    kind, label = kind[keep], label[keep]
+    if len(keep) == 0:
+        return []
+    goes_on = np.zeros(len(keep), dtype=bool)
+    goes_on[1:] = (kind[1:] == 2) & (kind[:-1] != 0) & (label[1:] == label[:-1])
+    opens = (kind != 0) & ~goes_on
+    in_span = kind != 0
+    if not in_span.any():
+        return []
+    # Each span runs from where it opens to the last token of its group (a run of tokens
+    # that continue it); its groups appear in token order.
+    group = np.cumsum(opens)[in_span]
+    positions = np.nonzero(in_span)[0]
+    lasts = positions[np.r_[np.nonzero(np.diff(group))[0], len(group) - 1]]
     out = []
-    first = offsets[:, 0]
-    for s in bio_to_spans(pairs, names):
-        inside = starts & (first >= s.start) & (offsets[:, 1] <= s.end)
-        out.append(ScoredSpan(s.start, s.end, s.label, float(chosen[inside].mean())))
+    begin, finish = offsets[:, 0], offsets[:, 1]
+    for a, b in zip(np.nonzero(opens)[0].tolist(), lasts.tolist(), strict=True):
+        start, end = int(begin[keep[a]]), int(finish[keep[b]])
+        inside = starts & (begin >= start) & (finish <= end)
+        out.append(ScoredSpan(start, end, labels[label[a]], float(chosen[inside].mean())))
     return out
 
 
