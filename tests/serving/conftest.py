@@ -8,7 +8,6 @@ import itertools
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -20,6 +19,8 @@ from pathlib import Path
 from types import ModuleType
 
 import pytest
+
+from benchmarks.serve import descendants, free_port
 
 REPO = Path(__file__).resolve().parents[2]
 READY_TIMEOUT = 30.0
@@ -74,31 +75,6 @@ def import_service(mp: pytest.MonkeyPatch, model: str | None) -> ModuleType:
 # --- a real server -------------------------------------------------------------------
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def children(pid: int) -> list[int]:
-    """Every descendant of `pid` (Linux /proc). BentoML's workers run in their own session,
-    so a process group does not reach them: stop and check them by id."""
-    parents: dict[int, int] = {}
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-        except (OSError, IndexError):
-            continue  # exited while we looked
-        parents[int(stat.parent.name)] = int(fields[1])
-    found, frontier = [], [pid]
-    while frontier:
-        current = frontier.pop()
-        kids = [p for p, parent in parents.items() if parent == current]
-        found += kids
-        frontier += kids
-    return found
-
-
 def alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
@@ -129,7 +105,7 @@ class Server:
                 with urllib.request.urlopen(f"{self.url}/readyz", timeout=1) as r:
                     if r.status == 200:
                         self.ready_after = time.monotonic() - started
-                        self.pids = [self.process.pid, *children(self.process.pid)]
+                        self.pids = [self.process.pid, *descendants(self.process.pid)]
                         return
             except OSError:
                 time.sleep(0.1)
@@ -139,7 +115,7 @@ class Server:
         """SIGTERM, as a process manager would; returns the exit code. Anything still alive
         after `timeout` is killed by id and reported by the caller's checks."""
         if self.process.poll() is None:
-            self.pids = sorted({*self.pids, self.process.pid, *children(self.process.pid)})
+            self.pids = sorted({*self.pids, self.process.pid, *descendants(self.process.pid)})
             self.process.send_signal(signal.SIGTERM)
             try:
                 self.process.wait(timeout)

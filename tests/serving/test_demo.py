@@ -3,16 +3,11 @@
 import json
 import os
 import shutil
-import socket
 import subprocess
 import sys
 from pathlib import Path
 
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+from benchmarks.serve import free_port
 
 
 def test_demo_registers_serves_and_tags(tiny_artifact: Path, tmp_path: Path) -> None:
