@@ -77,9 +77,12 @@ def pinned_parent(artifact_dir: Path, parent: Artifact | None, log: Log) -> Arti
     promotion, a rerun would otherwise compare it with itself."""
     from serving import registry
 
-    if not (artifact_dir / "manifest.json").is_file():
+    manifest = artifact_dir / "manifest.json"
+    if not manifest.is_file():
         return parent
-    recorded = (verify(artifact_dir).manifest.get("lineage") or {}).get("parent") or {}
+    # Only the lineage is read here; the export step verifies the artifact's files.
+    lineage = json.loads(manifest.read_text(encoding="utf-8")).get("lineage") or {}
+    recorded = lineage.get("parent") or {}
     tag = recorded.get("tag")
     if not tag or (parent is not None and parent.version == recorded.get("version")):
         return parent
