@@ -13,6 +13,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
+from serving.label_studio import utf16_offsets
 from training.corpus.record import Record
 from training.corrections.build import (
     EVENT_LABELS,
@@ -211,10 +212,6 @@ class Offsets:
     def utf16(self) -> dict[int, int]:
         """UTF-16 offset -> code point offset, at every code point boundary."""
         if self._from_utf16 is None:
-            units, index = 0, {}
-            for i, ch in enumerate(self.text):
-                index[units] = i
-                units += 2 if ord(ch) > 0xFFFF else 1
-            index[units] = len(self.text)
-            self._from_utf16 = index
+            units = utf16_offsets(self.text) or range(len(self.text) + 1)
+            self._from_utf16 = {unit: i for i, unit in enumerate(units)}
         return self._from_utf16
