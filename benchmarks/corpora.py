@@ -16,6 +16,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from benchmarks.http_load import read_texts
 from serving.sentences import split_sentences
 from serving.tokenizer import Tokenizer
 from training.corpus.sources import project_root
@@ -37,16 +38,6 @@ class Corpus:
 
     def texts(self, limit: int | None = None) -> list[str]:
         return read_texts(self.path, limit)
-
-
-def read_texts(path: Path, limit: int | None = None) -> list[str]:
-    texts: list[str] = []
-    with path.open(encoding="utf-8") as f:
-        for line in f:
-            if limit is not None and len(texts) >= limit:
-                break
-            texts.append(json.loads(line)["text"])
-    return texts
 
 
 def build_corpora(

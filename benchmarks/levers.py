@@ -16,7 +16,7 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from benchmarks.corpora import read_texts
+from benchmarks.http_load import read_texts
 
 ARTIFACT = Path("runs/default/artifact")
 CORPUS = Path("data/work/bench/short.jsonl")

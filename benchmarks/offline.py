@@ -31,7 +31,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from benchmarks.corpora import DEFAULT_ARTIFACT, Corpus, read_texts
+from benchmarks.corpora import DEFAULT_ARTIFACT, Corpus
+from benchmarks.http_load import read_texts
 from training.corpus.sources import project_root
 
 SYSTEMS = ("engine-int8", "engine-fp32", "labeler", "hf-pipeline", "hf-bert-base")

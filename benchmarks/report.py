@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
+from benchmarks.http_load import read_texts
 from benchmarks.offline import Row
 
 if TYPE_CHECKING:
@@ -25,8 +26,7 @@ def window_overhead(corpus_path: Path, artifact: Path) -> float:
     manifest = json.loads((artifact / "manifest.json").read_text(encoding="utf-8"))
     size, stride = manifest["windows"]["size"], manifest["windows"]["stride"]
     tokenizer = Tokenizer.from_file(artifact / "tokenizer.json")
-    lines = corpus_path.read_text(encoding="utf-8").splitlines()
-    texts = [json.loads(line)["text"] for line in lines if line.strip()]
+    texts = read_texts(corpus_path)
     content = read = 0
     for enc in tokenizer.encode_batch(texts):
         n = len(enc.ids)
