@@ -54,7 +54,7 @@ test: lint typecheck $(CHROMIUM)
 test-fast: $(STAMP)
 	$(BIN)/pytest -m 'not slow'
 
-# The performance benchmark (about 25 min, machine otherwise idle): writes
+# The performance benchmark (about 12 min, machine otherwise idle): writes
 # benchmarks/performance.md and .json from the default model's artifact.
 bench: $(STAMP) $(ARTIFACT)/manifest.json
 	$(BIN)/python -m benchmarks.run --artifact $(ARTIFACT) --model $(MODEL) --json benchmarks/performance.json

@@ -24,7 +24,7 @@ class Backend(Protocol):
 
 
 # Padded tokens per backend call. Small batches keep a layer's activations in the CPU's
-# caches: on 2 cores, 512 tagged short sentences 1.6x (fp32) and 1.8x (int8) faster than
+# caches: on 2 cores, 512 tagged short sentences 1.7x faster (fp32 and int8) than
 # 8192 did (benchmarks/performance.md), and long documents no slower.
 BATCH_TOKENS = 512
 
