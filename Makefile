@@ -4,12 +4,12 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test test-fast lint typecheck install clean bench
+.PHONY: demo test test-fast lint typecheck install clean bench bento
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[train,dev]'
+	$(BIN)/python -m pip install --quiet -e '.[train,dev,ray]'
 	touch $(STAMP)
 
 install: $(STAMP)
@@ -35,6 +35,11 @@ runs/default/finished.json: $(STAMP) configs/default.yaml
 	$(BIN)/conflict-tagger data report > data/work/report.md
 	@echo "data report: data/work/report.md"
 	$(BIN)/conflict-tagger train configs/default.yaml --output runs/default
+
+# The service and the production model as a bento (see README: Container image); promote a
+# model first (`make demo` does, for the default one).
+bento: $(STAMP)
+	$(BIN)/bentoml build
 
 lint: $(STAMP)
 	$(BIN)/ruff check serving training benchmarks tests

@@ -27,8 +27,8 @@ Which model is served, and what `bentoml build` packages:
   but declares no model: `bentoml serve` stops at once in its main process (the
   `on_deployment` hook) with the registry's "promote a model first", and `bentoml build`
   would package no model. Build only after promoting.
-- `bentoml serve <bento>` on a development machine imports the service again, so it follows
-  the current production alias of that machine rather than the packaged tag.
+- `bentoml serve <bento>` (from the bento store, where the container's envs are not set)
+  serves the bento's packaged tag too: read from the bento's `bento.yaml` (`packaged_tag`).
 
 Picking up a new model without a restart: `conflict-tagger models promote TAG` (or
 `rollback`) only moves the alias; a running service keeps its model until `POST /reload` (or
@@ -57,6 +57,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Any, Final, TypeVar, cast
 
+import yaml
 from pydantic import BaseModel, Field
 
 from serving import registry
@@ -170,7 +171,23 @@ def declared_now(ref: str) -> BentoModel | None:
     return BentoModel(tag) if tag else None
 
 
-MODEL_REF: Final = os.environ.get(MODEL_ENV, "").strip() or PRODUCTION
+def packaged_tag(module: Path = Path(__file__)) -> str | None:
+    """The model tag of the bento this module runs from, if it runs from a built bento.
+
+    `bentoml serve TAG` on a machine (unlike the bento's container) does not set the
+    bento's envs, and the machine's own production alias may name another model or none.
+    """
+    info_file = module.resolve().parents[2] / "bento.yaml"  # BENTO/src/serving/service.py
+    if not info_file.is_file():
+        return None
+    info = yaml.safe_load(info_file.read_text(encoding="utf-8")) or {}
+    for env in info.get("envs") or []:
+        if env.get("name") == MODEL_ENV and env.get("value"):
+            return str(env["value"])
+    return None
+
+
+MODEL_REF: Final = os.environ.get(MODEL_ENV, "").strip() or packaged_tag() or PRODUCTION
 MODEL_TAG: Final = declared_tag(MODEL_REF)
 DECLARED_MODEL: Final = BentoModel(MODEL_TAG) if MODEL_TAG else None
 # Pins the packaged model in a built bento; a value set at run time still wins.

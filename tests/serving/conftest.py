@@ -132,19 +132,24 @@ class Server:
 
 
 @contextmanager
-def serve(root: Path, env_vars: dict[str, str]) -> Iterator[Server]:
-    """`bentoml serve serving.service:ConflictTagger` on a free localhost port with our
-    environment variables replaced by `env_vars`, one ONNX Runtime thread and no tracking;
-    the log goes to root/serve.log. Stopped, with every child process, on exit."""
+def serve(
+    root: Path, env_vars: dict[str, str], target: str = "serving.service:ConflictTagger"
+) -> Iterator[Server]:
+    """`bentoml serve TARGET` (the service in this checkout, or a bento tag) on a free
+    localhost port with our environment variables replaced by `env_vars`, one ONNX Runtime
+    thread and no tracking; the log goes to root/serve.log. Stopped, with every child
+    process, on exit."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(OUR_ENV)}
     env |= {"CONFLICT_TAGGER_THREADS": "1", "BENTOML_DO_NOT_TRACK": "True"} | env_vars
     port = free_port()
     log = root / "serve.log"
     with log.open("wb") as out:
         process = subprocess.Popen(
-            [sys.executable, "-m", "bentoml", "serve", "serving.service:ConflictTagger",
+            [sys.executable, "-m", "bentoml", "serve", target,
              "--host", "127.0.0.1", "--port", str(port)],
-            cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT,
+            # A bento runs its own copy of the code, not this checkout's.
+            cwd=REPO if target.startswith("serving.") else root,
+            env=env, stdout=out, stderr=subprocess.STDOUT,
         )  # fmt: skip
     running = Server(f"http://127.0.0.1:{port}", process, log)
     try:

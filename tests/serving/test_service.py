@@ -41,6 +41,7 @@ from tests.serving.conftest import (
     free_port,
     import_service,
     isolated_home,
+    serve,
 )
 
 pytestmark = pytest.mark.filterwarnings(
@@ -487,7 +488,35 @@ def test_bentoml_build_packages_the_production_model(artifact: Path, tmp_path: P
     assert (src / "serving" / "static" / "demo.html").is_file()
     assert not (src / "training").exists()
     requirements = (bento_dir / "env" / "python" / "requirements.txt").read_text()
-    assert "onnxruntime" in requirements and "torch" not in requirements
+    packages = {re.split(r"[<>=!~ ]", line)[0] for line in requirements.splitlines() if line}
+    assert {"onnxruntime", "tokenizers", "numpy", "pydantic", "bentoml"} <= packages
+    assert not packages & {"torch", "transformers", "datasets"}
+
+    # What a container gets: the bento exported with its model, imported where there is
+    # no registry alias and no model of ours, and served from the bento store.
+    exported = tmp_path / "conflict-tagger.bento"
+    out = bentoml_cli("export", f"conflict-tagger:{bento_dir.name}", str(exported), home=home)
+    assert out.returncode == 0, out.stdout + out.stderr
+    elsewhere = tmp_path / "elsewhere"
+    out = bentoml_cli("import", str(exported), home=elsewhere)
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert not (elsewhere / "conflict-tagger" / "aliases.json").exists()
+    env = {"BENTOML_HOME": str(elsewhere)}
+    bento = f"conflict-tagger:{bento_dir.name}"
+    with serve(tmp_path, env, target=bento) as server, httpx.Client(base_url=server.url) as http:
+        assert http.get("/livez").status_code == 200
+        r = http.post("/tag", json={"text": TEXT}, timeout=30)
+        assert r.status_code == 200, r.text
+        check_model_headers(r, manifest(artifact)["version"])
+
+
+def test_a_bento_serves_its_packaged_model(service: ModuleType, tmp_path: Path) -> None:
+    module = tmp_path / "bento" / "src" / "serving" / "service.py"
+    module.parent.mkdir(parents=True)
+    assert service.packaged_tag(module) is None  # a checkout, not a bento
+    envs = [{"name": "OTHER", "value": "x"}, {"name": "CONFLICT_TAGGER_MODEL", "value": "a:b"}]
+    (tmp_path / "bento" / "bento.yaml").write_text(yaml.safe_dump({"envs": envs}))
+    assert service.packaged_tag(module) == "a:b"
 
 
 # --- a real `bentoml serve` ----------------------------------------------------------
