@@ -35,7 +35,9 @@ from benchmarks.corpora import DEFAULT_ARTIFACT, Corpus
 from benchmarks.http_load import read_texts
 from training.corpus.sources import project_root
 
-SYSTEMS = ("engine-int8", "engine-fp32", "labeler", "hf-pipeline", "hf-bert-base")
+SYSTEMS = (
+    "engine-int8", "engine-fp32", "labeler", "labeler-ray", "hf-pipeline", "hf-bert-base",
+)  # fmt: skip
 DEFAULT_MODEL = project_root() / "runs" / "default" / "model"
 CHUNK = 256  # documents per Tagger.tag call
 
@@ -232,6 +234,27 @@ def _labeler(artifact: Path, tmp: Path) -> Callable[[list[str]], int]:
     return run
 
 
+def _labeler_ray(artifact: Path, tmp: Path) -> Callable[[list[str]], int]:
+    """`conflict-tagger label --engine ray` as users run it on one machine: a local Ray
+    started with this machine's cores, one single-threaded actor per core; starting Ray
+    and the actors is timed too."""
+    from serving.labeling.job import LabelJob
+    from serving.labeling.ray_engine import label_with_ray
+
+    calls = itertools.count()
+
+    def run(texts: list[str]) -> int:
+        folder = tmp / f"label-ray-{next(calls)}"
+        folder.mkdir()
+        source = folder / "in.jsonl"
+        source.write_text("".join(json.dumps({"text": t}) + "\n" for t in texts), "utf-8")
+        job = LabelJob(input=source, output=folder / "out.jsonl", model=str(artifact),
+                       id_field=None, progress=False)  # fmt: skip
+        return label_with_ray(job).records_out
+
+    return run
+
+
 def child(args: argparse.Namespace) -> dict[str, Any]:
     texts = read_texts(Path(args.corpus), args.limit)
     with tempfile.TemporaryDirectory(prefix="offline-child-") as tmp:
@@ -243,11 +266,19 @@ def child(args: argparse.Namespace) -> dict[str, Any]:
         else:
             run = (
                 _labeler(Path(args.artifact), Path(tmp)) if args.system == "labeler"
+                else _labeler_ray(Path(args.artifact), Path(tmp)) if args.system == "labeler-ray"
                 else _pipeline(args.system, Path(args.model), args.threads, Path(tmp))
             )  # fmt: skip
         load = time.perf_counter() - start
-        if args.system != "labeler":  # its workers start inside the timed run, as for users
+        # The labelers start their workers (or Ray) inside the timed run, as for users.
+        if not args.system.startswith("labeler"):
             run(texts[:1])  # warm-up, untimed
+        elif args.system == "labeler-ray":  # what that start-up costs, apart
+            begun = time.perf_counter()
+            run(texts[:1])
+            note = (f"a 1-document run takes {time.perf_counter() - begun:.1f} s (Ray, its "
+                    "actors and the model start, then stop); that is inside the figure, as "
+                    "for users")  # fmt: skip
         rss = TreeRss()
         start = time.perf_counter()
         spans = run(texts)

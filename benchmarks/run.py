@@ -33,7 +33,7 @@ LIMITS = {
     "full": {"hf-pipeline": {"short": 200, "long": 10}, "hf-bert-base": {"short": 50, "long": 4}},
     "quick": {
         "engine-int8": {"short": 200, "long": 20}, "engine-fp32": {"short": 200, "long": 20},
-        "labeler": {"short": 200, "long": 20},
+        "labeler": {"short": 200, "long": 20}, "labeler-ray": {"short": 200, "long": 20},
         "hf-pipeline": {"short": 20, "long": 2}, "hf-bert-base": {"short": 5, "long": 1},
     },
 }  # fmt: skip

@@ -18,6 +18,11 @@ class OutputFormat(StrEnum):
     PARQUET = "parquet"
 
 
+class Engine(StrEnum):
+    LOCAL = "local"
+    RAY = "ray"
+
+
 class PrecisionChoice(StrEnum):
     INT8 = "int8"
     FP32 = "fp32"
@@ -30,9 +35,11 @@ def _fail(message: str) -> NoReturn:
 
 def label(
     input_path: Annotated[
-        Path,
+        str,  # not Path: a URI (--engine ray) must keep its "//"
         typer.Argument(
-            metavar="IN", help="Records to tag: .jsonl, .jsonl.gz, .ndjson, .csv or .parquet."
+            metavar="IN",
+            help="Records to tag: .jsonl, .jsonl.gz, .ndjson, .csv or .parquet; with "
+            "--engine ray also a URI Ray can read (s3://..., gs://...).",
         ),
     ],
     output: Annotated[
@@ -95,6 +102,31 @@ def label(
         typer.Option(min=1, help="Parquet output: rows per part file (the unit of a checkpoint)."),
     ] = 5_000,
     progress: Annotated[bool, typer.Option(help="Show a progress bar.")] = True,
+    engine: Annotated[
+        Engine,
+        typer.Option(
+            help="local: worker processes on this machine; ray: actors on a Ray cluster "
+            "(needs pip install 'conflict-tagger[ray]'). Same output either way."
+        ),
+    ] = Engine.LOCAL,
+    address: Annotated[
+        str | None,
+        typer.Option(
+            help="Ray engine: the cluster to join (auto, ray://HOST:10001; default: start "
+            "Ray on this machine with its cores)."
+        ),
+    ] = None,
+    actors: Annotated[
+        int | None,
+        typer.Option(min=1, help="Ray engine: tagging actors (default: as many as fit)."),
+    ] = None,
+    cpus_per_actor: Annotated[
+        int | None,
+        typer.Option(
+            min=1,
+            help="Ray engine: CPUs each actor reserves, and its ONNX Runtime threads (default 1).",
+        ),
+    ] = None,
 ) -> None:
     """Tag every record of a JSONL, CSV or Parquet file into JSONL or Parquet.
 
@@ -103,10 +135,18 @@ def label(
     Interrupted? Rerun the same command: it resumes where it stopped.
     A finished job writes OUT.done.json; rerunning it does nothing.
     """
-    from serving.labeling import LabelingError, LabelJob, label_file
+    from serving.labeling import LabelingError, LabelJob, RayOptions, label_file, label_with_ray
 
+    ray_only = {"--address": address, "--actors": actors, "--cpus-per-actor": cpus_per_actor}
+    if engine == Engine.LOCAL and any(v is not None for v in ray_only.values()):
+        given = ", ".join(k for k, v in ray_only.items() if v is not None)
+        _fail(f"{given}: only for --engine ray")
+    if engine == Engine.RAY and workers is not None:
+        _fail(
+            "--workers is for --engine local; with --engine ray use --actors and --cpus-per-actor"
+        )
     job = LabelJob(
-        input=input_path,
+        input=Path(input_path),
         output=output,
         model=model,
         text_field=text_field,
@@ -123,8 +163,17 @@ def label(
         commit_seconds=checkpoint_seconds,
         part_rows=part_rows,
     )
+
+    def log(message: str) -> None:
+        typer.echo(message, err=True)
+
     try:
-        summary = label_file(job, log=lambda message: typer.echo(message, err=True))
+        if engine == Engine.RAY:
+            uri = input_path if "://" in input_path else None
+            options = RayOptions(address, actors, cpus_per_actor or 1, uri)
+            summary = label_with_ray(job, options, log=log)
+        else:
+            summary = label_file(job, log=log)
     except (LabelingError, ValueError, OSError) as err:
         _fail(str(err))
     except KeyboardInterrupt:

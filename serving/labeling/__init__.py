@@ -8,18 +8,22 @@ cannot be tagged (no usable text, invalid JSON, a malformed CSV row, a tagging e
 fields that do not fit the Parquet schema) goes to the errors file with its line or row
 number, its id and the reason, so `records_out + failed == records_in` always holds.
 An interrupted run resumes when rerun with the same settings (see checkpoint.py).
+`label_with_ray(job, RayOptions(...))` does the same on a Ray cluster (ray_engine.py).
 """
 
 from serving.labeling.job import LabelingError, LabelJob, Summary
 from serving.labeling.pool import available_cores, plan_workers
+from serving.labeling.ray_engine import RayOptions, label_with_ray
 from serving.labeling.run import _Run as _Run  # tests patch _Run._write_unit
 from serving.labeling.run import label_file
 
 __all__ = [
     "LabelJob",
     "LabelingError",
+    "RayOptions",
     "Summary",
     "available_cores",
     "label_file",
+    "label_with_ray",
     "plan_workers",
 ]

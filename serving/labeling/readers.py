@@ -10,7 +10,7 @@ from __future__ import annotations
 import gzip
 import json
 from collections import deque
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, NamedTuple
@@ -124,22 +124,27 @@ def _count_lines(path: Path) -> int:
 def _jsonl_records(path: Path, start: Cursor) -> Iterator[Record]:
     gz = path.name.lower().endswith(".gz")
     with gzip.open(path, "rb") if gz else path.open("rb") as f:
-        records, line, offset = start
         if gz:  # no cheap seek in a gzip stream: read past the consumed lines
-            for _ in zip(range(line), f, strict=False):
+            for _ in zip(range(start.line), f, strict=False):
                 pass
         else:
-            f.seek(offset)
-        for raw in f:
-            line += 1
-            offset += len(raw)
-            if line == 1 and raw.startswith(b"\xef\xbb\xbf"):
-                raw = raw[3:]  # a UTF-8 byte order mark, which json.loads refuses
-            if not raw.strip():
-                continue  # blank lines are not records
-            records += 1
-            fields, problem = _parse_json(raw)
-            yield Record(line, "line", fields, problem, Cursor(records, line, offset))
+            f.seek(start.offset)
+        yield from jsonl_lines(f, start)
+
+
+def jsonl_lines(lines: Iterable[bytes], start: Cursor) -> Iterator[Record]:
+    """The records of JSONL `lines`, the lines that follow `start`'s line."""
+    records, line, offset = start
+    for raw in lines:
+        line += 1
+        offset += len(raw)
+        if line == 1 and raw.startswith(b"\xef\xbb\xbf"):
+            raw = raw[3:]  # a UTF-8 byte order mark, which json.loads refuses
+        if not raw.strip():
+            continue  # blank lines are not records
+        records += 1
+        fields, problem = _parse_json(raw)
+        yield Record(line, "line", fields, problem, Cursor(records, line, offset))
 
 
 def _parse_json(raw: bytes) -> tuple[dict[str, Any] | None, str | None]:

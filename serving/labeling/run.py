@@ -33,33 +33,67 @@ from serving.tagger import RuntimeSettings
 
 def label_file(job: LabelJob, log: Callable[[str], None] = lambda _: None) -> Summary:
     """Tag every record of `job.input` into `job.output`, resuming an interrupted run."""
-    if min(job.batch_docs, job.batch_chars, job.max_chars, job.part_rows) < 1:
-        raise LabelingError("batch_docs, batch_chars, max_chars and part_rows must be at least 1")
-    fmt = output_format(job.output, job.format)
-    errors = checkpoint.errors_path(job)
-    if len({job.input.resolve(), job.output.resolve(), errors.resolve()}) < 3:
-        raise LabelingError("the input, the output and the errors file must be different files")
-    reader = Reader(job.input, job.text_field)
-    artifact = resolve_model(job.model)
     workers, threads = plan_workers(job.workers, available_cores())
+    plan = plan_job(job, threads, lambda: Reader(job.input, job.text_field))
     if job.workers and workers < job.workers:
         log(f"note: {job.workers} workers asked for, {workers} used (one per core at most)")
     where = f"{workers} worker process(es)" if workers else "this process"
     log(f"tagging in {where} with {threads} ONNX Runtime thread(s) each")
+    identity = checkpoint.identity(job, plan.fmt, plan.errors, plan.artifact, plan.settings)
+    state = resume(job, plan, identity, log)
+    if isinstance(state, Summary):
+        return state
+    run = _Run(job, plan.fmt, plan.errors, plan.reader, state, plan.model)
+    return run.go(workers, plan.artifact, plan.settings)
+
+
+@dataclass(frozen=True)
+class Plan:
+    """What a run of a job is made of, settled before it starts (by either engine)."""
+
+    fmt: Format
+    errors: Path
+    reader: Reader
+    artifact: Artifact
+    settings: RuntimeSettings
+    model: str  # name, version and graph, for the summary
+
+
+def plan_job(
+    job: LabelJob, threads: int, open_reader: Callable[[], Reader], local_input: bool = True
+) -> Plan:
+    """Check the job, open its input and load its model, running `threads` ONNX Runtime
+    threads per model; `local_input` False: the input is a URI, not a file here."""
+    if min(job.batch_docs, job.batch_chars, job.max_chars, job.part_rows) < 1:
+        raise LabelingError("batch_docs, batch_chars, max_chars and part_rows must be at least 1")
+    fmt = output_format(job.output, job.format)
+    errors = checkpoint.errors_path(job)
+    files = {job.output.resolve(), errors.resolve()}
+    if local_input:
+        files.add(job.input.resolve())
+    if len(files) < 2 + local_input:
+        raise LabelingError("the input, the output and the errors file must be different files")
+    reader = open_reader()
+    artifact = resolve_model(job.model)
     settings = RuntimeSettings().model_copy(update={"threads": threads})
     # "auto" resolves here, so the checkpoint records the graph that really runs.
     precision = artifact.precision(job.precision or settings.precision)
     settings = settings.model_copy(update={"precision": precision})
-    identity = checkpoint.identity(job, fmt, errors, artifact, settings)
     model = f"{artifact.manifest['name']} {artifact.version} ({settings.precision})"
+    return Plan(fmt, errors, reader, artifact, settings, model)
 
-    done = checkpoint.finished(job, errors, identity, model)
+
+def resume(
+    job: LabelJob, plan: Plan, identity: dict[str, Any], log: Callable[[str], None]
+) -> checkpoint.State | Summary:
+    """Where the run starts: its committed state, or the summary of a finished run."""
+    done = checkpoint.finished(job, plan.errors, identity, plan.model)
     if done:
         return done
-    state = checkpoint.start(job, fmt, errors, identity)
+    state = checkpoint.start(job, plan.fmt, plan.errors, identity)
     if state.cursor.records:
         log(f"resuming after {state.cursor.records} records committed by an earlier run")
-    return _Run(job, fmt, errors, reader, state, model).go(workers, artifact, settings)
+    return state
 
 
 def check_text(fields: dict[str, Any], name: str, max_chars: int) -> tuple[str | None, str | None]:
@@ -116,15 +150,7 @@ class _Run:
         self.clock = time.perf_counter()
 
     def go(self, workers: int, artifact: Artifact, settings: RuntimeSettings) -> Summary:
-        from tqdm import tqdm
-
-        bar = tqdm(
-            total=self.reader.total(),
-            initial=self.started,
-            unit="doc",
-            disable=not self.job.progress,
-            dynamic_ncols=True,
-        )
+        bar = self._progress_bar()
         runner: Runner | None = None
         try:
             runner = Runner(workers, artifact, settings)
@@ -141,6 +167,17 @@ class _Run:
             self.sink.close()
             self.errors.close()
         return self._finish()
+
+    def _progress_bar(self) -> Any:
+        from tqdm import tqdm
+
+        return tqdm(
+            total=self.reader.total(),
+            initial=self.started,
+            unit="doc",
+            disable=not self.job.progress,
+            dynamic_ncols=True,
+        )
 
     def _loop(self, runner: Runner, bar: Any, depth: int) -> None:
         inflight: deque[tuple[_Unit, Future[list[Outcome]]]] = deque()
