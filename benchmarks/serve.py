@@ -156,10 +156,10 @@ class Served:
             f"{self.log_tail()}"
         )
 
-    def stop(self, timeout: float = 15.0) -> None:
+    def stop(self, timeout: float = 15.0) -> int:
         """SIGTERM to the server, as a process manager would, then SIGKILL to whatever of its
         tree is still alive after `timeout` (by id and start time, so never a stranger that
-        got a reused pid)."""
+        got a reused pid). Returns the server's exit code."""
         self.pids()
         if self.process.poll() is None:
             self.process.send_signal(signal.SIGTERM)
@@ -177,10 +177,43 @@ class Served:
         deadline = time.monotonic() + 5.0
         while self.alive() and time.monotonic() < deadline:
             time.sleep(0.05)
+        return self.process.returncode
 
     def alive(self) -> list[int]:
         """Processes of the tree ever seen that are still running (zombies do not count)."""
         return [pid for pid, started in self.seen if start_time(pid) == started]
+
+
+@contextmanager
+def launch(
+    env: Mapping[str, str],
+    log: Path,
+    target: str = SERVICE,
+    port: int | None = None,
+    ready_timeout: float = READY_TIMEOUT,
+) -> Iterator[Served]:
+    """`bentoml serve TARGET` (this checkout's service, or a bento tag) on 127.0.0.1
+    (`port`, else a free one), ready (`/readyz` answered 200) when this yields. The server
+    sees none of this process's own settings (OUR_ENV), only `env`, and no tracking; its
+    output goes to `log` (a start-up failure raises ServeError with the log's tail). On
+    exit the whole process tree is stopped."""
+    server_env = {k: v for k, v in os.environ.items() if not k.startswith(OUR_ENV)}
+    server_env |= {"BENTOML_DO_NOT_TRACK": "True", **env}
+    port = port or free_port()
+    with log.open("wb") as out:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "bentoml", "serve", target,
+             "--host", "127.0.0.1", "--port", str(port)],
+            # A bento runs its own copy of the code, not this checkout's.
+            cwd=REPO if target == SERVICE else log.parent,
+            env=server_env, stdout=out, stderr=subprocess.STDOUT,
+        )  # fmt: skip
+    running = Served(f"http://127.0.0.1:{port}", process, log)
+    try:
+        running.wait_ready(ready_timeout)
+        yield running
+    finally:
+        running.stop()
 
 
 @contextmanager
@@ -191,38 +224,19 @@ def served(
     log: Path | None = None,
     ready_timeout: float = READY_TIMEOUT,
 ) -> Iterator[Served]:
-    """`bentoml serve serving.service:ConflictTagger` of the artifact folder `artifact` on
-    127.0.0.1 (`port`, else a free one), ready (`/readyz` answered 200) when this yields.
-    The server gets a private BentoML home, no tracking and `env` on top (server settings:
-    `CONFLICT_TAGGER_THREADS`, `..._PRECISION`, `..._TOKEN`, ...); its output goes to `log`
-    (default: a file in the temporary home, gone on exit; a start-up failure raises
-    ServeError with the log's tail). On exit the whole process tree is stopped."""
+    """`launch` of the artifact folder `artifact`, with a private BentoML home and `env` on
+    top (server settings: `CONFLICT_TAGGER_THREADS`, `..._PRECISION`, `..._TOKEN`, ...); the
+    log defaults to a file in the temporary home, gone on exit."""
     artifact = Path(artifact).resolve()
     if not artifact.is_dir():
         raise FileNotFoundError(f"{artifact}: not an artifact folder (export a model first)")
     with tempfile.TemporaryDirectory(prefix="conflict-tagger-bench-") as tmp:
         home = Path(tmp) / "bentoml"
         (home / "models").mkdir(parents=True)
-        server_env = {k: v for k, v in os.environ.items() if not k.startswith(OUR_ENV)}
-        server_env |= {
-            "CONFLICT_TAGGER_MODEL": str(artifact),
-            "BENTOML_HOME": str(home),
-            "BENTOML_DO_NOT_TRACK": "True",
-        } | (env or {})
-        port = port or free_port()
+        server_env = {"CONFLICT_TAGGER_MODEL": str(artifact), "BENTOML_HOME": str(home)}
         log = log or Path(tmp) / "serve.log"
-        with log.open("wb") as out:
-            process = subprocess.Popen(
-                [sys.executable, "-m", "bentoml", "serve", SERVICE,
-                 "--host", "127.0.0.1", "--port", str(port)],
-                cwd=REPO, env=server_env, stdout=out, stderr=subprocess.STDOUT,
-            )  # fmt: skip
-        running = Served(f"http://127.0.0.1:{port}", process, log)
-        try:
-            running.wait_ready(ready_timeout)
-            yield running
-        finally:
-            running.stop()
+        with launch(server_env | (env or {}), log, port=port, ready_timeout=ready_timeout) as s:
+            yield s
 
 
 # --- load runs ----------------------------------------------------------------------------

@@ -5,27 +5,19 @@ from __future__ import annotations
 
 import importlib.util
 import itertools
-import os
 import shutil
-import signal
-import subprocess
 import sys
-import time
-import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
 
 import pytest
 
-from benchmarks.serve import descendants, free_port
+from benchmarks.serve import SERVICE, Served, launch
 
 REPO = Path(__file__).resolve().parents[2]
 READY_TIMEOUT = 30.0
-# Settings a subprocess must not inherit from the test process (in-process tests set some).
-OUR_ENV = ("CONFLICT_TAGGER_", "BENTOML_", "PROMETHEUS_MULTIPROC_DIR")
 
 
 @pytest.fixture(scope="module")
@@ -74,89 +66,17 @@ def import_service(mp: pytest.MonkeyPatch, model: str | None) -> ModuleType:
 
 # --- a real server -------------------------------------------------------------------
 
-
-def alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    stat = Path(f"/proc/{pid}/stat")
-    return not (stat.exists() and stat.read_text().rsplit(")", 1)[1].split()[0] == "Z")
-
-
-@dataclass
-class Server:
-    url: str
-    process: subprocess.Popen[bytes]
-    log: Path
-    ready_after: float = 0.0
-    pids: list[int] = field(default_factory=list)
-
-    def log_tail(self, lines: int = 40) -> str:
-        return "\n".join(self.log.read_text(errors="replace").splitlines()[-lines:])
-
-    def wait_ready(self) -> None:
-        started = time.monotonic()
-        while time.monotonic() - started < READY_TIMEOUT:
-            if self.process.poll() is not None:
-                pytest.fail(f"bentoml serve exited with {self.process.returncode}:\n"
-                            f"{self.log_tail()}")  # fmt: skip
-            try:
-                with urllib.request.urlopen(f"{self.url}/readyz", timeout=1) as r:
-                    if r.status == 200:
-                        self.ready_after = time.monotonic() - started
-                        self.pids = [self.process.pid, *descendants(self.process.pid)]
-                        return
-            except OSError:
-                time.sleep(0.1)
-        pytest.fail(f"bentoml serve not ready after {READY_TIMEOUT}s:\n{self.log_tail()}")
-
-    def stop(self, timeout: float = 15.0) -> int:
-        """SIGTERM, as a process manager would; returns the exit code. Anything still alive
-        after `timeout` is killed by id and reported by the caller's checks."""
-        if self.process.poll() is None:
-            self.pids = sorted({*self.pids, self.process.pid, *descendants(self.process.pid)})
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(timeout)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-        deadline = time.monotonic() + timeout
-        while any(alive(p) for p in self.pids) and time.monotonic() < deadline:
-            time.sleep(0.1)
-        for pid in self.pids:
-            if alive(pid):
-                os.kill(pid, signal.SIGKILL)
-        return self.process.returncode
+Server = Served  # a running `bentoml serve`
 
 
 @contextmanager
-def serve(
-    root: Path, env_vars: dict[str, str], target: str = "serving.service:ConflictTagger"
-) -> Iterator[Server]:
+def serve(root: Path, env_vars: dict[str, str], target: str = SERVICE) -> Iterator[Server]:
     """`bentoml serve TARGET` (the service in this checkout, or a bento tag) on a free
-    localhost port with our environment variables replaced by `env_vars`, one ONNX Runtime
-    thread and no tracking; the log goes to root/serve.log. Stopped, with every child
-    process, on exit."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith(OUR_ENV)}
-    env |= {"CONFLICT_TAGGER_THREADS": "1", "BENTOML_DO_NOT_TRACK": "True"} | env_vars
-    port = free_port()
-    log = root / "serve.log"
-    with log.open("wb") as out:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "bentoml", "serve", target,
-             "--host", "127.0.0.1", "--port", str(port)],
-            # A bento runs its own copy of the code, not this checkout's.
-            cwd=REPO if target.startswith("serving.") else root,
-            env=env, stdout=out, stderr=subprocess.STDOUT,
-        )  # fmt: skip
-    running = Server(f"http://127.0.0.1:{port}", process, log)
-    try:
-        running.wait_ready()
+    localhost port with `env_vars` as our settings, one ONNX Runtime thread and no tracking;
+    the log goes to root/serve.log. Stopped, with every child process, on exit."""
+    env = {"CONFLICT_TAGGER_THREADS": "1"} | env_vars
+    with launch(env, root / "serve.log", target, ready_timeout=READY_TIMEOUT) as running:
         yield running
-    finally:
-        running.stop()
 
 
 @pytest.fixture(scope="module")

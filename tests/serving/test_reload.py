@@ -17,9 +17,10 @@ import bentoml
 import httpx
 import pytest
 
+from benchmarks.serve import free_port
 from serving import registry
 from serving.client import reload_service
-from tests.serving.conftest import Server, alive, free_port, import_service, serve
+from tests.serving.conftest import Server, import_service, serve
 from tests.serving.conftest import isolated_home as home_of
 from tests.serving.test_service import TEXT, check_model_headers, running
 
@@ -157,7 +158,7 @@ def test_promote_then_reload_reaches_the_running_server(
         assert reload_service(server.url, TOKEN)["changed"] is False
 
     assert server.stop() == 0, server.log_tail()
-    assert not [pid for pid in server.pids if alive(pid)]
+    assert not server.alive()
 
 
 def test_client_reports_an_unreachable_service() -> None:

@@ -30,19 +30,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from starlette.testclient import TestClient
 
+from benchmarks.serve import OUR_ENV, free_port
 from serving import registry
 from serving.result import Result
 from serving.schema import label_lists
-from tests.serving.conftest import (
-    OUR_ENV,
-    REPO,
-    Server,
-    alive,
-    free_port,
-    import_service,
-    isolated_home,
-    serve,
-)
+from tests.serving.conftest import REPO, Server, import_service, isolated_home, serve
 
 pytestmark = pytest.mark.filterwarnings(
     # BentoML 1.4 reads `model_fields` from an instance on every request, which pydantic
@@ -693,7 +685,7 @@ def test_demo_page_in_chromium(server: Server, tmp_path: Path) -> None:
 def test_real_server_stops_cleanly(server: Server) -> None:
     """Last: SIGTERM stops the server and its worker; nothing is left running."""
     assert server.stop() == 0, server.log_tail()
-    assert not [pid for pid in server.pids if alive(pid)]
+    assert not server.alive()
 
 
 def test_worker_processes_come_from_the_environment(
