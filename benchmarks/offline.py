@@ -213,12 +213,15 @@ def _pipeline(system: str, model: Path, threads: int, tmp: Path) -> Callable[[li
     return run
 
 
-def _labeler(artifact: Path, tmp: Path) -> Callable[[list[str]], int]:
-    """`conflict-tagger label` as users run it: one worker process per core, one ONNX
-    Runtime thread each, the served precision; starting the workers is timed too."""
-    from serving.labeling.job import LabelJob
+def _labeler(artifact: Path, tmp: Path, engine: str) -> Callable[[list[str]], int]:
+    """`conflict-tagger label` as users run it, starting its workers in the timed run:
+    `local`, one worker process per core with one ONNX Runtime thread each; `ray`, a local
+    Ray started with this machine's cores and one single-threaded actor per core."""
+    from serving.labeling.job import LabelJob, Summary
+    from serving.labeling.ray_engine import label_with_ray
     from serving.labeling.run import label_file
 
+    label: Callable[[LabelJob], Summary] = label_with_ray if engine == "ray" else label_file
     calls = itertools.count()
 
     def run(texts: list[str]) -> int:
@@ -228,29 +231,7 @@ def _labeler(artifact: Path, tmp: Path) -> Callable[[list[str]], int]:
         source.write_text("".join(json.dumps({"text": t}) + "\n" for t in texts), "utf-8")
         job = LabelJob(input=source, output=folder / "out.jsonl", model=str(artifact),
                        id_field=None, progress=False)  # fmt: skip
-        summary = label_file(job)
-        return summary.records_out
-
-    return run
-
-
-def _labeler_ray(artifact: Path, tmp: Path) -> Callable[[list[str]], int]:
-    """`conflict-tagger label --engine ray` as users run it on one machine: a local Ray
-    started with this machine's cores, one single-threaded actor per core; starting Ray
-    and the actors is timed too."""
-    from serving.labeling.job import LabelJob
-    from serving.labeling.ray_engine import label_with_ray
-
-    calls = itertools.count()
-
-    def run(texts: list[str]) -> int:
-        folder = tmp / f"label-ray-{next(calls)}"
-        folder.mkdir()
-        source = folder / "in.jsonl"
-        source.write_text("".join(json.dumps({"text": t}) + "\n" for t in texts), "utf-8")
-        job = LabelJob(input=source, output=folder / "out.jsonl", model=str(artifact),
-                       id_field=None, progress=False)  # fmt: skip
-        return label_with_ray(job).records_out
+        return label(job).records_out
 
     return run
 
@@ -263,12 +244,11 @@ def child(args: argparse.Namespace) -> dict[str, Any]:
         if args.system.startswith("engine-"):
             run, note = _engine(args.system.removeprefix("engine-"), Path(args.artifact),
                                 args.threads)  # fmt: skip
+        elif args.system.startswith("labeler"):
+            engine = "ray" if args.system == "labeler-ray" else "local"
+            run = _labeler(Path(args.artifact), Path(tmp), engine)
         else:
-            run = (
-                _labeler(Path(args.artifact), Path(tmp)) if args.system == "labeler"
-                else _labeler_ray(Path(args.artifact), Path(tmp)) if args.system == "labeler-ray"
-                else _pipeline(args.system, Path(args.model), args.threads, Path(tmp))
-            )  # fmt: skip
+            run = _pipeline(args.system, Path(args.model), args.threads, Path(tmp))
         load = time.perf_counter() - start
         # The labelers start their workers (or Ray) inside the timed run, as for users.
         if not args.system.startswith("labeler"):
