@@ -5,8 +5,8 @@ by name) through the local reader's record logic: JSONL split at b"\\n" only and
 as readers.py numbers it (blank lines count as lines, not records; a line that is not a
 JSON object is a record with its problem, not a failed read), CSV with every cell a string
 and malformed rows reported in their place, Parquet batch by batch. It then checks the
-texts and cuts units exactly as run.py's `_Run._units` does, so every unit that reaches a
-tagging actor is one the local engine would tag. Each unit travels as one row (a pickled
+texts and cuts units with run.py's `units`, as the local engine does, so every unit that
+reaches a tagging actor is one the local engine would tag. Each unit travels as one row (a pickled
 `_Unit`), so Ray can give units to actors one at a time but never split one.
 
 Imports ray: only the Ray engine imports this module.
@@ -15,8 +15,7 @@ Imports ray: only the Ray engine imports this module.
 from __future__ import annotations
 
 import pickle
-from collections.abc import Iterable, Iterator
-from dataclasses import replace
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -35,7 +34,7 @@ from serving.labeling.readers import (
     input_kind,
     jsonl_lines,
 )
-from serving.labeling.run import _Unit, check_text
+from serving.labeling.run import units
 
 READ_BYTES = 1 << 20  # JSONL bytes read at a time
 
@@ -76,26 +75,6 @@ class UnitSource(FileBasedDatasource):
             records = parquet_records(f, self.start)
         for unit in units(records, self.job):
             yield pa.table({"unit": pa.array([pickle.dumps(unit, protocol=5)], pa.large_binary())})
-
-
-def units(records: Iterable[Record], job: LabelJob) -> Iterator[_Unit]:
-    """Records checked and cut into units as `_Run._units` does (keep the two the same:
-    int8 scores depend on a unit's other texts)."""
-    unit, chars = _Unit(), 0
-    for record in records:
-        text = None
-        if record.fields is not None and record.problem is None:
-            text, problem = check_text(record.fields, job.text_field, job.max_chars)
-            record = replace(record, problem=problem)
-        unit.records.append((record, text))
-        if text is not None:
-            unit.texts.append(text)
-            chars += len(text)
-        if len(unit.records) >= job.batch_docs or chars >= job.batch_chars:
-            yield unit
-            unit, chars = _Unit(), 0
-    if unit.records:
-        yield unit
 
 
 def _lines(f: Any) -> Iterator[bytes]:

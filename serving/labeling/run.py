@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import time
 from collections import deque
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field, replace
@@ -118,6 +118,28 @@ class _Unit:
     texts: list[str] = field(default_factory=list)
 
 
+def units(records: Iterable[Record], job: LabelJob) -> Iterator[_Unit]:
+    """Records checked and cut into the units sent to the model (by either engine: int8
+    scores depend on a unit's other texts, so equal units make equal output)."""
+    unit, chars = _Unit(), 0
+    for record in records:
+        text = None
+        if record.fields is not None and record.problem is None:
+            text, problem = check_text(record.fields, job.text_field, job.max_chars)
+            record = replace(record, problem=problem)
+        unit.records.append((record, text))
+        if text is not None:
+            unit.texts.append(text)
+            chars += len(text)
+        # A unit's end depends only on its own records, and a run commits (and resumes)
+        # at unit ends: a resumed run makes the same batches as an uninterrupted one.
+        if len(unit.records) >= job.batch_docs or chars >= job.batch_chars:
+            yield unit
+            unit, chars = _Unit(), 0
+    if unit.records:
+        yield unit
+
+
 class _Run:
     """One run of a job, from its committed state to the end of the input."""
 
@@ -190,23 +212,7 @@ class _Run:
         self._commit()
 
     def _units(self) -> Iterator[_Unit]:
-        unit, chars = _Unit(), 0
-        for record in self.reader.records(self.state.cursor):
-            text = None
-            if record.fields is not None and record.problem is None:
-                text, problem = check_text(record.fields, self.job.text_field, self.job.max_chars)
-                record = replace(record, problem=problem)
-            unit.records.append((record, text))
-            if text is not None:
-                unit.texts.append(text)
-                chars += len(text)
-            # A unit's end depends only on its own records, and a run commits (and resumes)
-            # at unit ends: a resumed run makes the same batches as an uninterrupted one.
-            if len(unit.records) >= self.job.batch_docs or chars >= self.job.batch_chars:
-                yield unit
-                unit, chars = _Unit(), 0
-        if unit.records:
-            yield unit
+        return units(self.reader.records(self.state.cursor), self.job)
 
     def _write_unit(self, unit: _Unit, future: Future[list[Outcome]], bar: Any) -> None:
         outcomes = iter(future.result())
