@@ -29,7 +29,14 @@ class ServiceSettings(BaseSettings):
     # Per request, all documents together: bounds the work one request can ask for, so it
     # ends within the traffic timeout (~4,000-20,000 characters/s on 2 busy CPU cores).
     max_total_chars: int = Field(1_000_000, ge=1)
+    # Per request, all documents together, counted by the model's tokenizer before any
+    # model work: 200,000 characters of punctuation are 200,000 tokens (minutes of model
+    # time on 2 cores), news prose of that length about 45,000.
+    max_tokens: int = Field(100_000, ge=1)
     token: SecretStr | None = None
+    # `POST /reload` swaps the served model: closed unless a token guards it, or this is
+    # set on a machine where everyone who can reach the port may do that.
+    allow_open_reload: bool = False
 
     @field_validator("token")
     @classmethod
@@ -159,8 +166,8 @@ def _check_total(texts: list[str], field: str, settings: ServiceSettings) -> Non
         )
 
 
-def check_request(route: str, body: bytes, settings: ServiceSettings) -> None:
-    """Raise ApiError unless `body` is a request `route` can run as it stands."""
+def check_request(route: str, body: bytes, settings: ServiceSettings) -> list[str]:
+    """The request's texts; ApiError unless `body` is a request `route` can run as it stands."""
     model = REQUESTS[route]
     try:
         text = body.decode("utf-8")
@@ -178,7 +185,7 @@ def check_request(route: str, body: bytes, settings: ServiceSettings) -> None:
     if isinstance(request, TagRequest):
         _check_text(request.text, "text", settings)
         _check_total([request.text], "text", settings)  # the total limit may be the lower
-        return
+        return [request.text]
     assert isinstance(request, BatchRequest)
     if not request.texts:
         raise ApiError(
@@ -196,11 +203,33 @@ def check_request(route: str, body: bytes, settings: ServiceSettings) -> None:
     for i, item in enumerate(request.texts):
         _check_text(item, f"texts[{i}]", settings)
     _check_total(request.texts, "texts", settings)
+    return request.texts
+
+
+def check_tokens(route: str, tokens: int, settings: ServiceSettings) -> None:
+    """413 when the request's texts come to more tokens than one request may ask for."""
+    if tokens > settings.max_tokens:
+        field = "text" if REQUESTS[route] is TagRequest else "texts"
+        raise ApiError(
+            413,
+            "too_many_tokens",
+            f"{field} comes to {tokens} tokens, more than the limit of {settings.max_tokens} "
+            "per request (CONFLICT_TAGGER_MAX_TOKENS); text that is mostly punctuation, "
+            "symbols or rare characters makes many tokens: send it in several requests, "
+            "or clean it first",
+            field,
+        )
+
+
+# Bytes one character can take in a JSON body: a character outside the Basic Multilingual
+# Plane (an emoji) escaped as a surrogate pair, "\\ud83d\\ude00".
+JSON_BYTES_PER_CHAR: Final = 12
 
 
 def body_limit(route: str, settings: ServiceSettings) -> int:
-    """The largest body a valid request can have: JSON escapes take at most 6 bytes a
-    character (\\uXXXX), plus room for quotes, commas and the key."""
+    """The largest body a valid request can have: every character escaped at its longest,
+    plus room for quotes, commas and the key. Limits on text are checked after parsing, in
+    characters, so a text within them is never refused for the way its JSON was written."""
     docs = 1 if REQUESTS[route] is TagRequest else settings.max_docs
     chars = min(docs * settings.max_chars, settings.max_total_chars)
-    return 6 * chars + 8 * docs + 1024
+    return JSON_BYTES_PER_CHAR * chars + 8 * docs + 1024

@@ -4,6 +4,7 @@ unsure the model was of the document (its `uncertainty`)."""
 
 from __future__ import annotations
 
+import bisect
 from collections.abc import Mapping, Sequence
 
 import numpy as np
@@ -88,20 +89,25 @@ def _event_scores(probs: np.ndarray, thresholds: Mapping[str, float]) -> list[Ev
     return sorted(chosen, key=lambda e: -e.score)
 
 
+def _inside(spans: Sequence[ScoredSpan], starts: list[int], start: int, end: int) -> range:
+    """Indices of the spans (ordered by start) that start in [start, end)."""
+    return range(bisect.bisect_left(starts, start), bisect.bisect_left(starts, end))
+
+
 def _refs(
-    layers: Mapping[Layer, Sequence[ScoredSpan]], text: str, start: int, end: int,
-    slot: tuple[tuple[Layer, frozenset[str]], ...], taken: set[tuple[int, int]],
+    layers: Mapping[Layer, Sequence[ScoredSpan]], starts: Mapping[Layer, list[int]], text: str,
+    start: int, end: int, slot: tuple[tuple[Layer, frozenset[str]], ...],
+    taken: set[tuple[int, int]],
 ) -> list[Ref]:  # fmt: skip
     out = []
     for layer, labels in slot:
-        for i, s in enumerate(layers[layer]):
+        spans = layers[layer]
+        # Only the spans of this sentence: a scan of every span for every sentence and
+        # event was quadratic in long texts.
+        for i in _inside(spans, starts[layer], start, end):
+            s = spans[i]
             # A span already given by the role layer is not repeated from the entity layer.
-            if (
-                s.label in labels
-                and start <= s.start
-                and s.end <= end
-                and (s.start, s.end) not in taken
-            ):
+            if s.label in labels and s.end <= end and (s.start, s.end) not in taken:
                 out.append(Ref(layer=layer, index=i, text=text[s.start : s.end]))
                 taken.add((s.start, s.end))
     return out
@@ -113,6 +119,7 @@ def build_result(
 ) -> Result:  # fmt: skip
     """The public result of one document; `sentences` are the spans `decoded` scored."""
     layers = {Layer.ENTITIES: decoded.entities, Layer.ROLES: decoded.roles}
+    starts = {layer: [s.start for s in spans] for layer, spans in layers.items()}
     sentence_out, events = [], []
     for index, ((start, end), probs) in enumerate(zip(sentences, decoded.sentences, strict=True)):
         found = _event_scores(probs["events"], thresholds)
@@ -123,7 +130,8 @@ def build_result(
         for event in found:
             taken: set[tuple[int, int]] = set()
             slots = {
-                name: _refs(layers, text, start, end, spec, taken) for name, spec in SLOTS.items()
+                name: _refs(layers, starts, text, start, end, spec, taken)
+                for name, spec in SLOTS.items()
             }
             events.append(
                 Event(sentence=index, event_type=event.label, coarse_type=COARSE_OF[event.label],

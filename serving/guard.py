@@ -21,7 +21,14 @@ import hmac
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any, Final
 
-from serving.checks import REQUESTS, ApiError, ServiceSettings, body_limit, check_request
+from serving.checks import (
+    REQUESTS,
+    ApiError,
+    ServiceSettings,
+    body_limit,
+    check_request,
+    check_tokens,
+)
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -60,6 +67,11 @@ def _is_public(path: str, method: str) -> bool:
     return path == "/demo" or path.startswith("/demo/")
 
 
+def _no_tokens(texts: list[str]) -> int:
+    del texts
+    return 0
+
+
 def _digest(value: bytes) -> bytes:
     return hashlib.sha256(value).digest()
 
@@ -74,10 +86,13 @@ class RequestGuard:
         app: ASGIApp,
         settings: ServiceSettings | None = None,
         model_headers: Callable[[], Headers] = _no_headers,
+        count_tokens: Callable[[list[str]], int] = _no_tokens,
     ) -> None:
         self.app = app
         self.settings = settings or ServiceSettings()
         self.model_headers = model_headers
+        # Tokens the served model's tokenizer makes of the texts (the service passes it).
+        self.count_tokens = count_tokens
         token = self.settings.token
         self.token_digest = _digest(token.get_secret_value().encode()) if token else None
 
@@ -92,7 +107,8 @@ class RequestGuard:
                 body = await self._read_body(scope, receive)
                 if body is None:
                     return  # the client went away
-                check_request(scope["path"], body, self.settings)
+                texts = check_request(scope["path"], body, self.settings)
+                check_tokens(scope["path"], self.count_tokens(texts), self.settings)
                 scope = _as_json(scope)
                 receive = _replay(body, receive)
         except ApiError as err:

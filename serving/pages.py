@@ -64,6 +64,7 @@ def describe(tagger: Tagger, settings: ServiceSettings) -> dict[str, Any]:
             "max_chars": settings.max_chars,
             "max_docs": settings.max_docs,
             "max_total_chars": settings.max_total_chars,
+            "max_tokens": settings.max_tokens,
         },
     }
 
@@ -81,9 +82,19 @@ def web(current: Callable[[], Running]) -> Starlette:
         return JSONResponse(describe(svc.tagger, svc.settings))
 
     async def reload(_: Request) -> Response:
+        svc = current()
+        if svc.settings.token is None and not svc.settings.allow_open_reload:
+            return ApiError(
+                403,
+                "reload_closed",
+                "POST /reload is closed on a server without a token: start the server with "
+                "CONFLICT_TAGGER_TOKEN set and send 'Authorization: Bearer <token>', or set "
+                "CONFLICT_TAGGER_ALLOW_OPEN_RELOAD=1 where everyone who can reach the port "
+                "may change the served model; or restart the server to load a new model",
+            ).response()
         # Loading a model blocks for seconds: off the event loop, so other requests go on.
         try:
-            return JSONResponse(await run_in_threadpool(current().reload_model))
+            return JSONResponse(await run_in_threadpool(svc.reload_model))
         except ApiError as err:
             return err.response()
 

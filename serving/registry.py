@@ -14,10 +14,13 @@ overwrites a stored version; only `delete` removes one, and never the production
 
 from __future__ import annotations
 
+import fcntl
 import os
 import shutil
 import tempfile
 import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path, PurePosixPath
@@ -26,6 +29,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field, ValidationError
 
 from serving.artifact import MANIFEST, Artifact, ArtifactError, verify
+from serving.artifact import resolve as resolve_any
 
 with warnings.catch_warnings():
     # bentoml 1.4 builds a pathspec pattern at import time that recent pathspec releases
@@ -39,6 +43,7 @@ with warnings.catch_warnings():
 NAME = "conflict-tagger"
 PRODUCTION = "production"
 ALIASES = "aliases.json"
+LOCK = "registry.lock"
 
 
 class RegistryError(ValueError):
@@ -95,6 +100,22 @@ def aliases_path() -> Path:
     return home() / NAME / ALIASES
 
 
+@contextmanager
+def _locked() -> Iterator[None]:
+    """One registry write at a time, across processes: each reads the alias file, changes
+    it and writes it back, so two at once could lose an update or leave `production` on a
+    version the other deleted. An advisory lock on a file beside the alias file; the
+    operating system drops it if the holder dies."""
+    path = home() / NAME / LOCK
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
 # --- registering ---------------------------------------------------------------------
 
 
@@ -110,6 +131,11 @@ def register_artifact(artifact_dir: Path | str) -> Registration:
     except ArtifactError as err:
         raise RegistryError(f"refusing to register {artifact_dir}: {err}") from err
     _check_names(artifact)
+    with _locked():
+        return _register(artifact)
+
+
+def _register(artifact: Artifact) -> Registration:
     existing = _find_version(artifact.version)
     if existing is not None:
         _check_same_files(existing, artifact)
@@ -240,13 +266,16 @@ def _get(ref: str) -> Model:
 
 
 def resolve(ref: str | Path) -> Artifact:
-    """The verified artifact for "production", a tag (or unique prefix), or a folder."""
-    # Tags never hold a slash: anything with one is a folder, existing or not.
-    if isinstance(ref, Path) or "/" in ref or (ref != PRODUCTION and Path(ref).is_dir()):
-        try:
-            return verify(ref)
-        except ArtifactError as err:
-            raise RegistryError(str(err)) from err
+    """`serving.artifact.resolve` (the one rule for model references), its errors as
+    RegistryError."""
+    try:
+        return resolve_any(ref)
+    except ArtifactError as err:
+        raise RegistryError(str(err)) from err
+
+
+def resolve_stored(ref: str) -> Artifact:
+    """The verified stored model for "production" or a tag (or unique version prefix)."""
     if ref == PRODUCTION:
         ref = _production_tag()
     return verified_model(_get(ref))
@@ -328,6 +357,11 @@ def history() -> list[Event]:
 
 def promote(tag: str) -> str:
     """Point production at a stored model (verified first); return its full tag."""
+    with _locked():
+        return _promote(tag)
+
+
+def _promote(tag: str) -> str:
     model = _get(tag)
     verified_model(model)
     full = str(model.tag)
@@ -343,6 +377,11 @@ def promote(tag: str) -> str:
 
 def rollback() -> str:
     """Point production back at the previously promoted tag; return it."""
+    with _locked():
+        return _rollback()
+
+
+def _rollback() -> str:
     state = _read_state()
     if len(state.stack) < 2:
         raise RegistryError(
@@ -361,6 +400,11 @@ def rollback() -> str:
 
 def delete(tag: str) -> str:
     """Remove one stored version (never the production one); return its full tag."""
+    with _locked():
+        return _delete(tag)
+
+
+def _delete(tag: str) -> str:
     full = str(_get(tag).tag)
     state = _read_state()
     if state.production == full:

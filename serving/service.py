@@ -48,8 +48,10 @@ that BentoML restarts (after a crash) starts again from the start-up tag.
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import logging
 import os
+import sys
 import threading
 import warnings
 from collections.abc import Callable, Iterator
@@ -61,7 +63,7 @@ import yaml
 from pydantic import BaseModel, Field
 
 from serving import registry
-from serving.artifact import Artifact, verify
+from serving.artifact import SHIPPED, Artifact, is_folder_ref, shipped, verify
 from serving.batcher import Batcher
 from serving.checks import ApiError, ServiceSettings
 from serving.guard import RequestGuard
@@ -103,11 +105,6 @@ MODEL_ENV = "CONFLICT_TAGGER_MODEL"
 # --- which model ---------------------------------------------------------------------
 
 
-def _is_path(ref: str) -> bool:
-    # BentoML tags cannot hold a slash, so anything with one is meant as a folder.
-    return Path(ref).is_dir() or "/" in ref or os.sep in ref or ref.startswith(".")
-
-
 def declared_tag(ref: str) -> str | None:
     """The full BentoML tag `ref` names, or None: a folder, or no production model yet."""
     if ref == PRODUCTION:  # the alias, even if a folder has that name (as in the registry)
@@ -116,7 +113,7 @@ def declared_tag(ref: str) -> str | None:
         except RegistryError as err:  # a damaged alias file: refuse at start-up, not import
             logger.warning("%s", err)
             return None
-    if _is_path(ref):
+    if ref == SHIPPED or is_folder_ref(ref):
         return None
     tag = (ref if ":" in ref else f"{NAME}:{ref}").lower()
     try:
@@ -144,6 +141,8 @@ def find_model(ref: str, declared: BentoModel | None) -> bentoml.Model | Path:
         return stored
     if ref == PRODUCTION:  # no alias when imported: raises the registry's "promote first"
         return registry.resolve(PRODUCTION).path
+    if ref == SHIPPED:
+        return shipped()
     if not Path(ref).is_dir():
         raise RegistryError(
             f"{MODEL_ENV}={ref!r} is not an artifact folder; give an exported artifact "
@@ -198,6 +197,25 @@ SERVICE_ENVS: Final = [{"name": MODEL_ENV, "value": MODEL_TAG}] if MODEL_TAG els
 # this variable by `pass_reference_to_workers`.
 RELOAD_ENV: Final = "CONFLICT_TAGGER_RELOAD_REF"
 RELOAD_REF: Final = os.environ.get(RELOAD_ENV, "").strip() or MODEL_REF
+
+
+def bind_host(argv: list[str]) -> str:
+    """The address `bentoml serve` listens on: its --host option, else BentoML's default."""
+    for i, arg in enumerate(argv):
+        if arg == "--host" and i + 1 < len(argv):
+            return argv[i + 1]
+        if arg.startswith("--host="):
+            return arg.split("=", 1)[1]
+    from bentoml._internal.configuration.containers import BentoMLContainer
+
+    return str(BentoMLContainer.http.host.get())
+
+
+def is_loopback(host: str) -> bool:
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return host == "localhost"
 
 
 # --- BentoML, typed ------------------------------------------------------------------
@@ -280,7 +298,8 @@ the roles they play in events, document and sentence event types, and event reco
   serving and the reply is 409 (the model named cannot be served: the message says what to
   fix) or 500, with code `reload_failed`. `conflict-tagger models promote` or `rollback`
   followed by `POST /reload` (or a restart) is how a promotion reaches a running service.
-  Each worker process reloads separately (this service runs one).
+  Each worker process reloads separately (this service runs one). Closed (403,
+  `reload_closed`) on a server without a token unless CONFLICT_TAGGER_ALLOW_OPEN_RELOAD is set.
 
 Every response names the model in the `X-Model-Name` and `X-Model-Version` headers. Refused
 requests get `{"error": "what is wrong and what to do", "code": "...", "field": "..."}` with
@@ -367,6 +386,19 @@ class ConflictTagger:
 
     @on_deployment
     @staticmethod
+    def warn_if_open() -> None:
+        """In the main process: a server every machine can reach should have a token."""
+        host = bind_host(sys.argv)
+        if ServiceSettings().token is None and not is_loopback(host):
+            logger.warning(
+                "listening on %s without CONFLICT_TAGGER_TOKEN: anyone who can reach this "
+                "port can tag (and, with CONFLICT_TAGGER_ALLOW_OPEN_RELOAD, reload the "
+                "model); set a token, or serve on 127.0.0.1 (--host 127.0.0.1)",
+                host,
+            )
+
+    @on_deployment
+    @staticmethod
     def pass_reference_to_workers() -> None:
         """In the main process, before workers start: the reference `/reload` follows."""
         os.environ.setdefault(RELOAD_ENV, MODEL_REF)
@@ -399,4 +431,15 @@ class ConflictTagger:
 
 
 # mypy sees the class, not the bentoml.Service the decorator made of it.
-cast(Any, ConflictTagger).add_asgi_middleware(RequestGuard, model_headers=model_headers)
+def count_tokens(texts: list[str]) -> int:
+    """Tokens the served model makes of `texts` (Rust tokenizer: milliseconds per 100k chars)."""
+    try:
+        tagger: Tagger = bentoml.get_current_service().tagger
+    except BentoMLException:  # not started yet: the model call would fail anyway
+        return 0
+    return tagger.count_tokens(texts)
+
+
+cast(Any, ConflictTagger).add_asgi_middleware(
+    RequestGuard, model_headers=model_headers, count_tokens=count_tokens
+)

@@ -14,7 +14,7 @@ from typing import Literal
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from serving.artifact import Artifact, verify
+from serving.artifact import Artifact, resolve
 from serving.engine import BATCH_TOKENS, Engine
 from serving.events import build_result
 from serving.onnx_backend import OnnxBackend
@@ -49,12 +49,12 @@ class Tagger:
 
     @classmethod
     def from_artifact(cls, ref: str | Path, settings: RuntimeSettings | None = None) -> Tagger:
-        """An artifact folder, or a registry tag or `production` (checksums verified)."""
-        if Path(ref).is_dir():
-            return cls(verify(ref), settings)
-        from serving.registry import resolve
+        """ "shipped", an artifact folder, a registry tag or `production` (verified)."""
+        return cls(resolve(ref), settings)
 
-        return cls(resolve(str(ref)), settings)
+    def count_tokens(self, texts: Sequence[str]) -> int:
+        """Content tokens of `texts`: what a request costs the model, known before it runs."""
+        return sum(len(e.ids) for e in self.engine.tokenizer.encode_batch(list(texts)))
 
     def tag(self, texts: Sequence[str]) -> list[Result]:
         sentences = [split_sentences(t) for t in texts]

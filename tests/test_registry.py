@@ -16,9 +16,11 @@ from bentoml._internal.configuration.containers import BentoMLContainer
 from typer.testing import CliRunner
 
 from serving import registry
-from serving.artifact import FILES, FORMAT_VERSION, MANIFEST, expected_labels
+from serving.artifact import FORMAT_VERSION, GRAPHS, MANIFEST, REQUIRED, expected_labels, seal
 from serving.registry import RegistryError
 from training.cli_models import models_app
+
+FILES = (*REQUIRED, GRAPHS["int8"])
 
 runner = CliRunner()
 
@@ -44,9 +46,10 @@ def make_artifact(root: Path, version: str, encoder: str = "all-MiniLM-L6-v2") -
         "windows": {"size": 128, "stride": 96},
         "thresholds": {"event": 0.5},
         "licences": ["Apache-2.0"],
+        "graphs": dict(GRAPHS),
         "files": files,
     }
-    (folder / MANIFEST).write_text(json.dumps(manifest), encoding="utf-8")
+    (folder / MANIFEST).write_text(json.dumps(seal(manifest)), encoding="utf-8")
     return folder
 
 
@@ -108,7 +111,7 @@ def test_same_version_with_other_files_is_refused(home: Path, arts: Path) -> Non
     (other / "README.md").write_text("changed card")
     manifest = json.loads((other / MANIFEST).read_text())
     manifest["files"]["README.md"] = hashlib.sha256(b"changed card").hexdigest()
-    (other / MANIFEST).write_text(json.dumps(manifest))
+    (other / MANIFEST).write_text(json.dumps(seal(manifest)))
     with pytest.raises(RegistryError, match=r"already registered .* different files"):
         registry.register(other)
 
@@ -208,3 +211,36 @@ def test_home_follows_bentoml_home_env(tmp_path: Path) -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, check=True, env=env
     )
     assert out.stdout.strip() == str(tmp_path / "elsewhere" / "conflict-tagger" / "aliases.json")
+
+
+PROMOTER = """
+import sys
+from serving import registry
+a, b, rounds = sys.argv[1], sys.argv[2], int(sys.argv[3])
+for _ in range(rounds):
+    registry.promote(a)
+    registry.promote(b)
+"""
+
+
+def test_concurrent_promotions_lose_no_update(home: Path, arts: Path) -> None:
+    """Processes promoting at once: each call moves the alias away from a tag only its own
+    process promotes, so every call must be one event in the history; without the lock,
+    read-modify-write races drop some."""
+    import os
+    import subprocess
+    import sys
+
+    tags = [registry.register(make_artifact(arts, f"v{i}")) for i in range(6)]
+    env = os.environ | {"BENTOML_HOME": str(home), "BENTOML_DO_NOT_TRACK": "True"}
+    rounds = 12
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", PROMOTER, tags[2 * i], tags[2 * i + 1], str(rounds)], env=env
+        )
+        for i in range(3)
+    ]
+    assert [p.wait(timeout=300) for p in procs] == [0, 0, 0]
+    events = registry.history()
+    assert len(events) == 3 * 2 * rounds
+    assert len(registry._read_state().stack) == 3 * 2 * rounds

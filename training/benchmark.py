@@ -7,6 +7,7 @@ LR tuned on dev, mean of 3 seeds) on its published splits, GRIT's and GTT's on M
 
 from __future__ import annotations
 
+import hashlib
 import json
 import statistics
 import time
@@ -14,6 +15,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from serving.artifact import sha256_file
+from training.corpus.sources import data_dir as locate
+from training.corpus.sources import project_root
 from training.evaluate import RARE, scores_for
 
 
@@ -53,6 +56,16 @@ ROWS = (
     Row("MUC-4 Victim", "muc4", "test", "f1_Victim", "GRIT F1", "67.8 (GRIT)"),
     Row("MUC-4 incident type", "muc4", "test", "incident_doc_f1",
         "doc-level micro-F1 (not GTT's template metric)", "67.4 (GTT, template-level)"),
+    Row("Written news: entities, whole texts", "written", "test", "entity_micro_f1",
+        "entity micro-F1", ""),
+    Row("  WEAPON", "written", "test", "entity_f1_WEAPON", "F1", ""),
+    Row("  MIL_PLATFORM", "written", "test", "entity_f1_MIL_PLATFORM", "F1", ""),
+    Row("  VEHICLE", "written", "test", "entity_f1_VEHICLE", "F1", ""),
+    Row("Written news: event roles", "written", "test", "role_micro_f1", "micro-F1", ""),
+    Row("Written news: event types", "written", "test", "event_macro_f1",
+        "macro-F1 over the types present", ""),
+    Row("Written news: no conflict event, none predicted", "written", "test", "no_event_kept",
+        "share of such texts", ""),
     Row("Rare event types (hand-annotated dev)", "rare_events", "dev", "rare_macro_f1",
         "macro-F1 over rare types", ""),
     *(Row(f"  {t}", "rare_events", "dev", f"f1_{t}", "F1", "") for t in RARE),
@@ -83,13 +96,43 @@ def trained_on(model_dir: Path) -> list[str]:
     return list(meta["config"]["data"]["train"])
 
 
+def code_fingerprint() -> str:
+    """sha256 of every source file of serving/ and training/: decoding, evaluation,
+    metrics and conversion all change scores."""
+    h = hashlib.sha256()
+    root = project_root()
+    for package in ("serving", "training"):
+        for path in sorted((root / package).rglob("*.py")):
+            h.update(str(path.relative_to(root)).encode())
+            h.update(path.read_bytes())
+    return h.hexdigest()
+
+
+def data_fingerprint(data_dir: Path) -> str:
+    """sha256 of the datasets' checksum list (else their names and sizes) and of the
+    annotated files kept in this repository."""
+    h = hashlib.sha256()
+    sums = data_dir / "SHA256SUMS"
+    if sums.is_file():
+        h.update(sums.read_bytes())
+    else:
+        for path in sorted(p for p in data_dir.rglob("*") if p.is_file()):
+            h.update(f"{path.relative_to(data_dir)} {path.stat().st_size}\n".encode())
+    for folder in ("written", "rare_events"):
+        for path in sorted((project_root() / "data" / folder).glob("*.jsonl")):
+            h.update(path.read_bytes())
+    return h.hexdigest()
+
+
 def run_benchmark(model_dir: Path, data_dir: Path | None = None, fresh: bool = False) -> Scores:
     """{split: {collection: figures}} for the table's collections this model trained on
     (its own test sets, never ones that share its training text). Cached in the model
-    folder, keyed by the weights and thresholds, since evaluation takes minutes."""
+    folder, keyed by everything that changes a score (weights, thresholds, code, data),
+    since evaluation takes minutes."""
     meta = json.loads((model_dir / "training.json").read_text(encoding="utf-8"))
     key = {"weights_sha256": sha256_file(model_dir / "weights.pt"),
-           "thresholds": meta.get("thresholds", {})}  # fmt: skip
+           "thresholds": meta.get("thresholds", {}), "code": code_fingerprint(),
+           "data": data_fingerprint(locate(data_dir))}  # fmt: skip
     cache = model_dir / CACHE
     if not fresh and cache.is_file():
         saved = json.loads(cache.read_text(encoding="utf-8"))

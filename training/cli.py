@@ -230,15 +230,50 @@ def export(
     reduce_range: Annotated[
         bool, typer.Option(help="7-bit weights (safe on CPUs without VNNI).")
     ] = True,
+    int8: Annotated[bool, typer.Option(help="Also write the int8 graph.")] = True,
+    weights: Annotated[
+        str,
+        typer.Option(
+            help="fp32, or fp16: store the weights in half the space (computed in fp32; "
+            "kept only if decoding agrees with fp32 on --min-agreement)."
+        ),
+    ] = "fp32",
 ) -> None:
     """Export to ONNX, fuse, quantize to int8, check parity, and write the artifact."""
     from training.export import ExportError, ExportOptions
     from training.export import export as run
 
-    options = ExportOptions(tolerance, min_agreement, per_channel, reduce_range)
+    if weights not in ("fp32", "fp16"):
+        _fail(f"--weights is {weights!r}; use fp32 or fp16")
+    options = ExportOptions(
+        tolerance, min_agreement, per_channel, reduce_range, int8=int8,
+        weights="fp16" if weights == "fp16" else "fp32",
+    )  # fmt: skip
     try:
         run(model, out_dir, options, log=typer.echo)
     except (FileNotFoundError, FileExistsError, ValueError, ExportError) as err:
+        _fail(str(err))
+
+
+@app.command()
+def release(
+    artifact: Annotated[Path, typer.Argument(help="An exported artifact folder.")],
+    model: Annotated[
+        Path, typer.Option(help="The trained model it was exported from: its test figures.")
+    ],
+    changelog: Annotated[str, typer.Option(help="One line: what changed in this release.")],
+    out: Annotated[Path | None, typer.Option(help="Folder of releases (default: models/).")] = None,
+    data_dir: DataDir = None,
+) -> None:
+    """Ship an artifact in models/ (replacing the previous release), with its test figures."""
+    from training.benchmark import run_benchmark
+    from training.release import ReleaseError, test_table
+    from training.release import release as run
+
+    try:
+        figures = test_table(model, run_benchmark(model, data_dir))
+        run(artifact, figures, changelog, out, log=typer.echo)
+    except (FileNotFoundError, ValueError, ReleaseError) as err:
         _fail(str(err))
 
 
@@ -262,10 +297,10 @@ def tag(
     model: Annotated[
         str,
         typer.Option(
-            help="A trained model folder (torch), an exported artifact folder, or a registry "
-            "tag or `production` (ONNX Runtime, int8)."
+            help="A trained model folder (torch), or through ONNX Runtime at the served "
+            "precision: `shipped` (models/), an artifact folder, a registry tag or `production`."
         ),
-    ] = "runs/default/model",
+    ] = "shipped",
 ) -> None:
     """Tag one text and print the result as JSON."""
     import json
@@ -278,25 +313,22 @@ def tag(
     if not body.strip():
         _fail("the text is empty: pass the article as an argument, or - and pipe it in")
     try:
-        if (Path(model) / "weights.pt").is_file():
-            from training.backend import TorchBackend
-            from training.checkpoint import load_model
+        if not (Path(model) / "weights.pt").is_file():
+            from serving.tagger import Tagger
 
-            trained, tokenizer, settings, meta = load_model(model)
-            engine = Engine(tokenizer, TorchBackend(trained), settings)
-            thresholds, name = meta.get("thresholds"), f"{model} (torch)"
-        else:
-            from serving.onnx_backend import OnnxBackend
-            from serving.registry import resolve
+            tagger = Tagger.from_artifact(model)  # the served path and precision
+            out = tagger.tag([body])[0].model_dump(mode="json")
+            out["model"] = f"{tagger.info.name} {tagger.info.version} ({tagger.precision})"
+            typer.echo(json.dumps(out, indent=2, ensure_ascii=False))
+            return
+        from training.backend import TorchBackend
+        from training.checkpoint import load_model
 
-            artifact = resolve(model)
-            graph = OnnxBackend(artifact.graph("int8"))
-            engine = Engine(artifact.tokenizer(), graph, artifact.settings())
-            thresholds, name = artifact.thresholds, f"conflict-tagger {artifact.version} (int8)"
+        trained, tokenizer, settings, meta = load_model(model)
     except (FileNotFoundError, ValueError) as err:
         _fail(str(err))
-    (result,) = engine.run([body])
-    out = {"model": name} | decoded_json(body, result, thresholds)
+    (result,) = Engine(tokenizer, TorchBackend(trained), settings).run([body])
+    out = {"model": f"{model} (torch)"} | decoded_json(body, result, meta.get("thresholds"))
     typer.echo(json.dumps(out, indent=2, ensure_ascii=False))
 
 

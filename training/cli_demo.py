@@ -1,8 +1,9 @@
-"""`conflict-tagger demo`: the README's main job after the default model exists.
+"""`conflict-tagger demo`: the README's main job, with the serving install alone.
 
-Registers the default artifact if the registry does not hold it yet (and promotes it when
-nothing is in production), starts the HTTP service on localhost, tags the sample article
-through it, prints the result and the demo page's address, and keeps serving until Ctrl-C.
+Registers an artifact (by default the release model shipped in models/) if the registry
+does not hold it yet, and promotes it when nothing is in production; starts the HTTP
+service on localhost, tags the sample article through it, prints the result and the demo
+page's address, and keeps serving until Ctrl-C. Nothing here needs torch.
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ def _register(artifact: Path) -> str:
         typer.echo(f"promoted {done.tag} to production")
         return done.tag
     if current != done.tag:
-        typer.echo(f"serving the production model {current} (the default model is {done.tag})")
+        typer.echo(f"serving the production model {current} (this artifact is {done.tag})")
     return current
 
 
@@ -73,8 +74,9 @@ def _auth() -> dict[str, str]:
 
 def demo(
     artifact: Annotated[
-        Path, typer.Option(help="The default model's artifact (registered if new).")
-    ] = Path("runs/default/artifact"),
+        Path | None,
+        typer.Option(help="The artifact to serve (registered if new); default: models/'s release."),
+    ] = None,
     sample: Annotated[Path, typer.Option(help="The article to tag.")] = Path(
         "data/samples/article.txt"
     ),
@@ -86,12 +88,12 @@ def demo(
         "runs/demo-service.log"
     ),
 ) -> None:
-    """Register the default model, serve it, tag the sample article, show the demo page."""
-    from serving.artifact import ArtifactError
+    """Register the shipped model, serve it, tag the sample article, show the demo page."""
+    from serving.artifact import ArtifactError, shipped
     from serving.registry import RegistryError
 
     try:
-        tag = _register(artifact)
+        tag = _register(artifact or shipped())
         text = sample.read_text(encoding="utf-8")
     except (ArtifactError, RegistryError, OSError) as err:
         typer.echo(f"error: {err}", err=True)
@@ -112,7 +114,7 @@ def demo(
             f"\ntagged {sample}: {len(result['entities'])} entities, {len(result['roles'])} "
             f"roles, {len(result['events'])} events; model {result['model']['version']}"
         )
-        typer.echo(f"demo page: {base}/demo   API docs: {base}/docs")
+        typer.echo(f"demo page: {base}/demo   API docs: {base}/")
         if wait:
             typer.echo("serving until Ctrl-C")
             server.wait()

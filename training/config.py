@@ -43,6 +43,9 @@ class CollectionConfig(_Strict):
     weight: float = Field(1.0, gt=0)  # how often its records are drawn, relative to size
     max_records: int | None = Field(None, ge=1)  # per epoch, sampled with the seed
     max_windows: int | None = Field(None, ge=1)  # per record, training only
+    # Also train on runs of neighbouring records joined up to this many characters
+    # (sentence corpora read as articles are served; see training/packing.py).
+    pack_chars: int | None = Field(None, ge=1)
 
 
 class DataConfig(_Strict):

@@ -132,6 +132,8 @@ def evaluate_records(
         return _muc4(records, decoded, thresholds)
     if name == "corrections":
         return _corrections(records, decoded, thresholds)
+    if name == "written":
+        return _written(records, decoded, thresholds)
     if name in ("rare_events", "plover"):
         gold_events = [{e.value for e in r.events} for r in records]
         pred_events = [set(_labels(d.document["events"], "events")) for d in decoded]
@@ -165,6 +167,30 @@ def _corrections(
         )
         out["event_micro_f1"] = m.micro.f1
     out["main"] = float(np.mean(list(out.values()))) if out else 0.0
+    return out
+
+
+def _written(
+    records: Sequence[Record], decoded: Sequence[Decoded], thresholds: Mapping[str, float] | None
+) -> dict[str, float]:
+    """The written news (data/written): entities and event roles read from whole texts,
+    event types with macro-F1 over the types present, and how often news without any
+    conflict event gets no event type. "main" is the mean of entity F1, role F1 and
+    event macro-F1."""
+    entities = span_scores(records, decoded, "entity")
+    roles = span_scores(records, decoded, "role")
+    gold = [{e.value for e in r.events} for r in records]
+    pred = [set(chosen_labels("events", d.document["events"], thresholds)) for d in decoded]
+    events = metrics.multilabel_scores(gold, pred, HEAD_BY_NAME["events"].labels)
+    present = [v.f1 for v in events.per_label.values() if v.n_gold]
+    quiet = [not p for g, p in zip(gold, pred, strict=True) if not g]
+    out = {f"entity_{k}": v for k, v in _entity_figures(entities).items() if k != "main"}
+    out |= {"role_micro_f1": roles.micro.f1, "event_micro_f1": events.micro.f1,
+            "event_macro_f1": float(np.mean(present)) if present else 0.0,
+            "event_example_f1": events.example_f1,
+            "no_event_kept": float(np.mean(quiet)) if quiet else 0.0}  # fmt: skip
+    out |= {f"event_f1_{k}": v.f1 for k, v in events.per_label.items() if v.n_gold or v.n_pred}
+    out["main"] = (entities.micro.f1 + roles.micro.f1 + out["event_macro_f1"]) / 3
     return out
 
 

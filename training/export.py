@@ -20,12 +20,19 @@ from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from importlib import metadata
 from pathlib import Path
-from typing import Any, cast
+from typing import Any, Literal, cast
 
 import numpy as np
 import torch
 
-from serving.artifact import FILES, FORMAT_VERSION, GRAPHS, MANIFEST, OUTPUTS, sha256_file, verify
+from serving.artifact import (
+    FORMAT_VERSION,
+    GRAPHS,
+    OUTPUTS,
+    REQUIRED,
+    sha256_file,
+    write_manifest,
+)
 from serving.decode import Decoded, chosen_labels
 from serving.engine import Engine
 from serving.heads import SEGMENT_HEADS
@@ -50,6 +57,12 @@ class ExportOptions:
     # (AVX2, as here); costs a little precision on VNNI CPUs.
     reduce_range: bool = True
     opset: int = 17
+    int8: bool = True  # also write the dynamic int8 graph (served only where it passes)
+    # "fp16": store the fp32 graph's weights as fp16 (half the file; ONNX Runtime folds
+    # them back to fp32 when it loads the graph), kept only if decoding agrees with the
+    # full-precision graph on min_agreement of spans and labels. For artifacts that live
+    # in git (models/), where every file must stay under 100 MB.
+    weights: Literal["fp32", "fp16"] = "fp32"
 
 
 # Collection -> dataset group of data/manifest.yaml, whose licence the model inherits.
@@ -202,8 +215,25 @@ def agreement(a: set[Any], b: set[Any]) -> float:
     return len(a & b) / len(union) if union else 1.0
 
 
+def decoded_agreement(
+    engine_parts: tuple[Any, Any], a: Path, b: Path, texts: Sequence[str],
+    thresholds: dict[str, float],
+) -> tuple[float, float, int, int]:  # fmt: skip
+    """Span and label agreement of what decoding makes of two graphs' outputs, and how
+    many spans and labels the first graph gave."""
+    tokenizer, settings = engine_parts
+    items_a = decoded_items(Engine(tokenizer, OnnxBackend(a), settings).run(texts), thresholds)
+    items_b = decoded_items(Engine(tokenizer, OnnxBackend(b), settings).run(texts), thresholds)
+    return (
+        agreement(items_a["spans"], items_b["spans"]),
+        agreement(items_a["labels"], items_b["labels"]),
+        len(items_a["spans"]),
+        len(items_a["labels"]),
+    )
+
+
 def check_parity(
-    model: MultiTaskModel, engine_parts: tuple[Any, Any], fp32: Path, int8: Path,
+    model: MultiTaskModel, engine_parts: tuple[Any, Any], fp32: Path, int8: Path | None,
     texts: Sequence[str], thresholds: dict[str, float], options: ExportOptions,
 ) -> dict[str, Any]:  # fmt: skip
     """fp32 ONNX vs torch on raw logits (out of tolerance: the export fails); int8 vs fp32
@@ -219,16 +249,9 @@ def check_parity(
         keep = mask.astype(bool)
         for name in OUTPUTS:
             worst = max(worst, float(np.abs(got[name] - expected[name])[keep].max()))
-    fp32_items = decoded_items(Engine(tokenizer, onnx_fp32, settings).run(texts), thresholds)
-    int8_items = decoded_items(
-        Engine(tokenizer, OnnxBackend(int8), settings).run(texts), thresholds
-    )
-    report = {
+    report: dict[str, Any] = {
         "texts": len(texts), "tokens": int(sum(m.sum() for _, m, _ in recorder.calls)),
         "fp32_max_abs_diff": worst, "tolerance": options.tolerance,
-        "int8_span_agreement": agreement(fp32_items["spans"], int8_items["spans"]),
-        "int8_label_agreement": agreement(fp32_items["labels"], int8_items["labels"]),
-        "spans": len(fp32_items["spans"]), "labels": len(fp32_items["labels"]),
         "min_agreement": options.min_agreement,
     }  # fmt: skip
     if worst > options.tolerance:
@@ -236,10 +259,67 @@ def check_parity(
             f"parity check failed: fp32 ONNX differs from torch by {worst:.2e} > "
             f"{options.tolerance:.0e} on {len(texts)} parity texts; nothing was written"
         )
-    report["int8_accepted"] = (
-        min(report["int8_span_agreement"], report["int8_label_agreement"]) >= options.min_agreement
+    if int8 is None:
+        report["int8_accepted"] = False
+        return report
+    spans, labels, n_spans, n_labels = decoded_agreement(
+        engine_parts, fp32, int8, texts, thresholds
     )
+    report |= {
+        "int8_span_agreement": spans, "int8_label_agreement": labels,
+        "spans": n_spans, "labels": n_labels,
+        "int8_accepted": min(spans, labels) >= options.min_agreement,
+    }  # fmt: skip
     return report
+
+
+def store_fp16(fp32: Path, out: Path, min_elements: int = 1024) -> int:
+    """`fp32` with every large float initializer stored as fp16 behind a Cast to fp32.
+
+    The graph still computes in fp32: ONNX Runtime's constant folding turns each Cast of
+    an initializer back into an fp32 initializer when it loads the graph. Returns how many
+    initializers were stored as fp16.
+    """
+    import onnx
+    from onnx import helper, numpy_helper
+
+    model = onnx.load(str(fp32))
+    graph = model.graph
+    kept, casts, converted = [], [], 0
+    for init in graph.initializer:
+        if init.data_type != onnx.TensorProto.FLOAT or int(np.prod(init.dims)) < min_elements:
+            kept.append(init)
+            continue
+        half = numpy_helper.from_array(
+            numpy_helper.to_array(init).astype(np.float16), init.name + "__fp16"
+        )
+        kept.append(half)
+        casts.append(
+            helper.make_node(
+                "Cast",
+                [half.name],
+                [init.name],
+                name=init.name + "__upcast",
+                to=onnx.TensorProto.FLOAT,
+            )
+        )
+        converted += 1
+    del graph.initializer[:]
+    graph.initializer.extend(kept)
+    nodes = [*casts, *graph.node]
+    del graph.node[:]
+    graph.node.extend(nodes)
+    onnx.save(model, str(out))
+    return converted
+
+
+def dev_curve(model_dir: Path) -> list[dict[str, float]]:
+    """Mean dev score per epoch from the run's log (RUN/metrics.jsonl beside RUN/model)."""
+    log = model_dir.parent / "metrics.jsonl"
+    if not log.is_file():
+        return []
+    entries = [json.loads(line) for line in log.read_text(encoding="utf-8").splitlines() if line]
+    return [{"epoch": e["epoch"], "dev_score": e["dev_score"]} for e in entries]
 
 
 def code_version() -> dict[str, str]:
@@ -268,6 +348,8 @@ def licences(trained_on: Sequence[str]) -> list[str]:
     )
     if "rare_events" in names:
         out.append("rare_events (data/rare_events, written for this project): Apache-2.0")
+    if "written" in names:
+        out.append("written (data/written, news written for this project): Apache-2.0")
     if "corrections" in names:
         out.append("corrections (your own annotations, imported by `retrain`): your terms")
     return out
@@ -299,24 +381,46 @@ def export(
         fused = optimize(raw, staging / GRAPHS["fp32"], enc.num_attention_heads, enc.hidden_size)
         raw.unlink()
         log(f"fused: {', '.join(f'{k} {v}' for k, v in fused.items())}")
-        quant = quantize(staging / GRAPHS["fp32"], staging / GRAPHS["int8"], options)
-        log(f"int8: {', '.join(f'{k} {v}' for k, v in quant['nodes'].items())}")
+        int8 = staging / GRAPHS["int8"] if options.int8 else None
+        quant: dict[str, Any] = {"method": "none"}
+        if int8 is not None:
+            quant = quantize(staging / GRAPHS["fp32"], int8, options)
+            log(f"int8: {', '.join(f'{k} {v}' for k, v in quant['nodes'].items())}")
         thresholds = dict(meta.get("thresholds", {}))
+        parts = (tokenizer, settings)
+        texts = texts if texts is not None else parity_texts()
         parity = check_parity(
-            model, (tokenizer, settings), staging / GRAPHS["fp32"], staging / GRAPHS["int8"],
-            texts if texts is not None else parity_texts(), thresholds, options,
-        )  # fmt: skip
-        log(
-            f"parity: fp32 max |diff| {parity['fp32_max_abs_diff']:.1e}; int8 agreement "
-            f"{parity['int8_span_agreement']:.2%} of spans, {parity['int8_label_agreement']:.2%}"
-            " of labels"
+            model, parts, staging / GRAPHS["fp32"], int8, texts, thresholds, options
         )
+        log(f"parity: fp32 max |diff| {parity['fp32_max_abs_diff']:.1e}")
+        if int8 is not None:
+            log(
+                f"int8 agreement {parity['int8_span_agreement']:.2%} of spans, "
+                f"{parity['int8_label_agreement']:.2%} of labels"
+            )
         quant["accepted"] = parity["int8_accepted"]
-        if not quant["accepted"]:
+        if int8 is not None and not quant["accepted"]:
             log(
                 f"warning: int8 agrees with fp32 on less than {options.min_agreement:.0%} of "
                 "spans or labels: the int8 graph is marked rejected and serving runs fp32"
             )
+        storage: dict[str, Any] = {"weights": options.weights}
+        if options.weights == "fp16":
+            full = staging / "full.onnx"
+            (staging / GRAPHS["fp32"]).rename(full)
+            storage["fp16_initializers"] = store_fp16(full, staging / GRAPHS["fp32"])
+            spans, labels, _, _ = decoded_agreement(
+                parts, full, staging / GRAPHS["fp32"], texts, thresholds
+            )
+            full.unlink()
+            storage |= {"span_agreement": spans, "label_agreement": labels}
+            log(f"fp16 weights: agreement {spans:.2%} of spans, {labels:.2%} of labels")
+            if min(spans, labels) < options.min_agreement:
+                raise ExportError(
+                    f"fp16-stored weights agree with fp32 on {spans:.2%} of spans and "
+                    f"{labels:.2%} of labels, below {options.min_agreement:.0%}: export with "
+                    "--weights fp32; nothing was written"
+                )
         shutil.copyfile(model_dir / "tokenizer.json", staging / "tokenizer.json")
         shutil.copyfile(model_dir / "labels.json", staging / "labels.json")
         config = meta["config"]
@@ -336,20 +440,20 @@ def export(
                 "source": str(model_dir), "weights_sha256": weights, "config": config,
                 "config_sha256": meta["config_sha256"],
                 "data_fingerprint": meta.get("data_fingerprint", ""), "epoch": meta.get("epoch"),
+                "curve": dev_curve(model_dir),
             },
             "metrics": {"dev": meta.get("dev", {}), "dev_score": meta.get("dev_score")},
             "windows": {"size": settings.window_size, "stride": settings.window_stride},
             "thresholds": thresholds, "outputs": list(OUTPUTS),
-            "graphs": dict(GRAPHS), "fusions": fused, "quantization": quant,
+            "graphs": {k: v for k, v in GRAPHS.items() if k == "fp32" or int8 is not None},
+            "weights_storage": storage, "fusions": fused, "quantization": quant,
             "parity": parity, "export_options": asdict(options),
             "licences": licences(list(config["data"]["train"])),
         }  # fmt: skip
         if lineage is not None:
             manifest["lineage"] = lineage
         (staging / "README.md").write_text(model_card(manifest), encoding="utf-8")
-        manifest["files"] = {name: sha256_file(staging / name) for name in FILES}
-        (staging / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
-        verify(staging)
+        manifest = write_manifest(staging, manifest, [*REQUIRED, *manifest["graphs"].values()])
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise

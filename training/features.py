@@ -81,14 +81,11 @@ def _token_targets(record: Record, enc: Encoded, head: str) -> tuple[np.ndarray,
     index = {t: i for i, t in enumerate(tags)}
     unmarked = O_FLEX if cov.exhaustive else O_UNMARKED
     targets = np.array([index[t] if t != "O" else unmarked for t in tagging.tags], dtype=np.int64)
-    # An exhaustive layer's O rules out the labels it covers; a non-exhaustive one's rules
-    # out nothing (an unmarked mention may be any label). Either way the loss weighs O
-    # above the allowed labels (training.flex_weight, .unmarked_weight): learning WEAPON
-    # from MUC-4's marked weapons alone, with no negatives, tagged every other word WEAPON.
-    flex = np.array(
-        [t == "O" or not cov.exhaustive or t.split("-", 1)[1] not in cov.labels for t in tags],
-        dtype=bool,
-    )
+    # O and the labels the dataset did not annotate. An exhaustive layer's O rules out the
+    # labels it covers; a non-exhaustive one's rules out nothing, but the loss weighs O
+    # above its covered labels (training.unmarked_weight): learning WEAPON from MUC-4's
+    # marked weapons alone, with no negatives, tagged every other word WEAPON.
+    flex = np.array([t == "O" or t.split("-", 1)[1] not in cov.labels for t in tags], dtype=bool)
     return targets, flex, len(tagging.misaligned)
 
 

@@ -14,6 +14,87 @@ def _figures(dev: dict[str, dict[str, float]]) -> list[str]:
     return rows
 
 
+def _graphs(manifest: dict[str, Any]) -> list[str]:
+    parity, quant = manifest["parity"], manifest["quantization"]
+    storage = manifest.get("weights_storage", {"weights": "fp32"})
+    lines = [
+        f"- `model.onnx`: fp32 compute, fused ({manifest['fusions']})"
+        + (
+            f"; weights stored as fp16 (upcast to fp32 when loaded), decoding agrees with "
+            f"the full-precision graph on {100 * storage['span_agreement']:.1f}% of spans "
+            f"and {100 * storage['label_agreement']:.1f}% of labels of the parity texts"
+            if storage["weights"] == "fp16"
+            else ""
+        ),
+        f"- Parity on {parity['texts']} fixed texts ({parity['tokens']} tokens): fp32 ONNX vs "
+        f"torch max |logit difference| {parity['fp32_max_abs_diff']:.1e} (tolerance "
+        f"{parity['tolerance']:.0e})",
+    ]
+    if "int8" not in manifest["graphs"]:
+        return [*lines, "- No int8 graph: serving runs fp32."]
+    verdict = (
+        "Serving runs int8."
+        if quant["accepted"]
+        else "**It failed the agreement check and is not served: serving runs fp32.**"
+    )
+    return [
+        *lines,
+        f"- `model.int8.onnx`: dynamic int8, per-channel {quant['per_channel']}, reduce-range "
+        f"{quant['reduce_range']}, heads kept in fp32; agrees with fp32 on "
+        f"{100 * parity['int8_span_agreement']:.1f}% of {parity['spans']} spans and "
+        f"{100 * parity['int8_label_agreement']:.1f}% of {parity['labels']} labels. {verdict}",
+    ]
+
+
+def _release(manifest: dict[str, Any]) -> list[str]:
+    """Intended use, test figures, rebuild command and changelog of a shipped release."""
+    rel = manifest.get("release")
+    if not rel:
+        return []
+    lines = [
+        "## Intended use",
+        "Tagging English news about political conflict for research, monitoring and",
+        "early-warning analysis: who did what to whom, with what, where and when. A human",
+        "should check any single output that matters: it is a small model, and the figures",
+        "below are what to expect on text like its training data; on other sources expect less.",
+        "Not for decisions about individuals, and not for use beyond the licences below.",
+        "",
+        "## Accuracy on the published test splits",
+        "Scored with the weights this graph was exported from, through the same decoding",
+        "(`conflict-tagger benchmark-accuracy`; percentages; references are published numbers",
+        "of larger models, see `benchmarks/accuracy.md`).",
+        "",
+        "| task | split | metric | this model | reference |",
+        "|---|---|---|---|---|",
+        *(
+            f"| {r['task']} | {r['split']} | {r['metric']} | {r['value']} | {r['reference']} |"
+            for r in rel["test"]
+        ),
+        "",
+    ]
+    curve = manifest["training"].get("curve") or []
+    if curve:
+        lines += [
+            "## Training curve",
+            "Mean dev score (the mean of each dev collection's main figure) after each epoch:",
+            "",
+            "| epoch | dev score |",
+            "|---|---|",
+            *(f"| {c['epoch']} | {100 * c['dev_score']:.1f} |" for c in curve),
+            "",
+        ]
+    lines += [
+        "## Rebuild",
+        f"`{rel['rebuild']}` (train with `configs/release.yaml`, export, score, release);",
+        "resumable: rerun it after an interruption.",
+        "",
+        "## Changelog",
+        *(f"- {c['version']} ({c['date']}): {c['change']}" for c in rel["changelog"]),
+        "",
+    ]
+    return lines
+
+
 def _lineage(lineage: dict[str, Any] | None) -> list[str]:
     if not lineage:
         return []
@@ -31,7 +112,6 @@ def _lineage(lineage: dict[str, Any] | None) -> list[str]:
 
 def model_card(manifest: dict[str, Any]) -> str:
     enc, train = manifest["base_encoder"], manifest["training"]
-    parity, quant = manifest["parity"], manifest["quantization"]
     collections = ", ".join(train["config"]["data"]["train"])
     lines = [
         f"# conflict-tagger model {manifest['version']}",
@@ -57,20 +137,7 @@ def model_card(manifest: dict[str, Any]) -> str:
         f"- Windows of {manifest['windows']['size']} tokens every "
         f"{manifest['windows']['stride']}: long documents are read whole, never cut",
         f"- Label thresholds tuned on dev: {manifest['thresholds'] or 'none (0.5)'}",
-        f"- Graphs: `model.onnx` (fp32, fused: {manifest['fusions']}) and `model.int8.onnx` "
-        f"(dynamic int8, per-channel {quant['per_channel']}, reduce-range "
-        f"{quant['reduce_range']}; heads kept in fp32). "
-        + (
-            "Serving runs int8."
-            if quant["accepted"]
-            else "**The int8 graph failed the "
-            "agreement check below and is not served: serving runs fp32.**"
-        ),
-        f"- Parity on {parity['texts']} fixed texts ({parity['tokens']} tokens): fp32 ONNX vs "
-        f"torch max |logit difference| {parity['fp32_max_abs_diff']:.1e} (tolerance "
-        f"{parity['tolerance']:.0e}); int8 vs fp32 agree on "
-        f"{100 * parity['int8_span_agreement']:.1f}% of {parity['spans']} spans and "
-        f"{100 * parity['int8_label_agreement']:.1f}% of {parity['labels']} labels",
+        *_graphs(manifest),
         "",
         "## Dev figures at export",
         "The main figure per collection (entity micro-F1, example-based F1, macro-F1 or",
@@ -79,6 +146,7 @@ def model_card(manifest: dict[str, Any]) -> str:
         *_figures(manifest["metrics"]["dev"]),
         "",
         *_lineage(manifest.get("lineage")),
+        *_release(manifest),
         "## Licences of the training data",
         "The model inherits the terms of the data it learnt from. Several of these are",
         "research-only or non-commercial: check them before any other use.",
@@ -87,11 +155,16 @@ def model_card(manifest: dict[str, Any]) -> str:
         "",
         "## Limits",
         "- English news only. MUC-4 and most IndiaPoliceEvents text is lower-case, and the",
-        "  encoder is uncased: capitalisation is not used.",
+        "  encoder is uncased: capitalisation is not used, so names are found from context.",
+        "- Entities (PER, ORG, LOC, ...) are learnt from a few thousand annotated sentences",
+        "  (re3d) and a few hundred written texts: expect missed and split names, and",
+        "  ORG/LOC confusions for countries acting as actors.",
         "- Rare event types (AIRSTRIKE, SHELLING_MISSILE, PROTEST, RIOT, CHEMICAL_ATTACK,",
         "  SEXUAL_VIOLENCE, TERRITORY_CHANGE, WEAPONS_SEIZURE) are learnt from lexical weak",
-        "  labels and a few hundred hand-written sentences; their dev F1 is low or zero.",
-        "- WEAPON and MIL_PLATFORM entities are rare in the data and poorly recalled.",
+        "  labels and some hundreds of hand-written texts.",
+        "- WEAPON, MIL_PLATFORM and VEHICLE entities are rare in the data and poorly recalled.",
+        "- Event roles (perpetrator, victim, target, instrument) come mostly from MUC-4's",
+        "  1980s Latin American reports: recall on other conflicts is low.",
         "- Scores are model probabilities, not calibrated confidences.",
         "",
         f"Exported {manifest['created']} by conflict-tagger {manifest['code_version']}.",

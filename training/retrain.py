@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from serving.artifact import Artifact, verify
+from serving.artifact import INTEGRITY, Artifact, seal, verify
 from serving.registry import PRODUCTION, RegistryError
 from training.config import CORRECTIONS, Config, apply_override, load_config, parse_overrides
 from training.gate import GateResult, GateRules, decide
@@ -278,13 +278,13 @@ def retrain(options: RetrainOptions, log: Log = print) -> RetrainResult:
     def do_gate() -> dict[str, Any]:
         _write(folder / "gate.md", gate.markdown())
         _write(folder / "gate.json", json.dumps(gate.as_json(), indent=2) + "\n")
-        # The manifest is not among the checksummed files; it is recorded whole when the
-        # artifact is registered, which is why the gate runs before registration.
-        manifest = dict(candidate.manifest)
+        # The gate runs before registration, so the registered manifest records it; the
+        # manifest is sealed again (its fields are checksummed, as at export).
+        manifest = {k: v for k, v in candidate.manifest.items() if k != INTEGRITY}
         manifest["gate"] = gate.as_json()
         manifest["lineage"] = {**manifest.get("lineage", lineage),
                                "steps": [s.as_json() for s in steps]}  # fmt: skip
-        _write(artifact_dir / "manifest.json", json.dumps(manifest, indent=2) + "\n")
+        _write(artifact_dir / "manifest.json", json.dumps(seal(manifest), indent=2) + "\n")
         return {"accepted": gate.accepted, "reasons": gate.reasons}
 
     step(Step("gate", {"evaluation": folder / "evaluation.json", "rules": vars(options.rules)},

@@ -33,6 +33,7 @@ from training.corpus.record import Record, Split
 from training.corpus.sources import data_dir as locate_data
 from training.features import Features, featurize
 from training.model import MultiTaskModel, encoder_dir, multitask_loss
+from training.packing import pack
 
 CHECKPOINT_STEPS = 200
 # Dev records -> (figures per collection, the sigmoid heads' thresholds tuned on them).
@@ -121,6 +122,9 @@ def load_records(config: Config) -> dict[str, dict[str, list[Record]]]:
     no_dev = [n for n in config.data.dev if not out["dev"][n]]
     if no_dev:
         raise ValueError(f"data.dev names collections without dev records: {no_dev}")
+    for name, spec in config.data.train.items():
+        if spec.pack_chars is not None:
+            out["train"][name] += pack(out["train"][name], spec.pack_chars)
     cap = config.data.dev_max_records
     if cap is not None:
         # A fixed sample: the same dev records every epoch and every run.

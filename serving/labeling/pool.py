@@ -10,9 +10,8 @@ import os
 import signal
 import threading
 from concurrent.futures import Future, ProcessPoolExecutor
-from pathlib import Path
 
-from serving.artifact import Artifact, verify
+from serving.artifact import Artifact, resolve
 from serving.tagger import RuntimeSettings, Tagger
 
 Outcome = tuple[bool, str]  # (True, tags JSON) or (False, why tagging failed)
@@ -39,12 +38,8 @@ def plan_workers(requested: int | None, cores: int) -> tuple[int, int]:
 
 
 def resolve_model(ref: str) -> Artifact:
-    """The verified artifact (a folder, a registry tag or `production`); resolved once, so
-    every worker loads the same version even if `production` moves meanwhile."""
-    if Path(ref).is_dir():
-        return verify(ref)
-    from serving.registry import resolve
-
+    """The verified artifact (`serving.artifact.resolve`); resolved once, so every worker
+    loads the same version even if `production` moves meanwhile."""
     return resolve(ref)
 
 

@@ -79,7 +79,24 @@ def _dynamic_quantize(a: np.ndarray) -> tuple[np.ndarray, np.float32, np.uint8]:
     return q, scale, zp
 
 
-@pytest.mark.parametrize("reduce_range", [True, False])
+def _has_vnni() -> bool:
+    """Whether the CPU has VNNI dot products (AVX-512 VNNI, AVX-VNNI or AMX)."""
+    try:
+        flags = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return False
+    return any(f in flags for f in ("avx512_vnni", "avx_vnni", "amx_int8"))
+
+
+# Without VNNI, ONNX Runtime's u8 x s8 kernel adds products in pairs into int16 with
+# saturation: with full-range (8-bit) weights the sums can clip, which is why the export
+# uses 7-bit weights (reduce_range). Exact integer products hold only with VNNI there.
+SATURATES = pytest.mark.skipif(
+    not _has_vnni(), reason="no VNNI: ONNX Runtime's AVX2 u8s8 kernel saturates int16 pair sums"
+)
+
+
+@pytest.mark.parametrize("reduce_range", [True, pytest.param(False, marks=SATURATES)])
 def test_int8_dynamic_graph_is_the_quantized_product(reduce_range: bool) -> None:
     a, b = _rng_ab(16, 24, 40)
     (y,) = session(int8_dynamic_graph(b, reduce_range), 1).run(None, {"A": a})
@@ -99,6 +116,7 @@ def test_int8_dynamic_graph_is_the_quantized_product(reduce_range: bool) -> None
     assert np.abs(b_q).max() == (64 if reduce_range else 127)
 
 
+@SATURATES
 def test_int8_kernel_graph_is_the_integer_product() -> None:
     rng = np.random.default_rng(3)
     a = rng.integers(0, 256, (16, 24), dtype=np.uint8)

@@ -19,6 +19,7 @@ import pytest
 
 from benchmarks.serve import free_port
 from serving import registry
+from serving.artifact import seal
 from serving.client import reload_service
 from tests.serving.conftest import Server, import_service, serve
 from tests.serving.conftest import isolated_home as home_of
@@ -47,7 +48,7 @@ def set_version(artifact: Path, version: str) -> None:
     path = artifact / "manifest.json"
     manifest = json.loads(path.read_text(encoding="utf-8"))
     manifest["version"] = version
-    path.write_text(json.dumps(manifest, indent=2), encoding="utf-8")
+    path.write_text(json.dumps(seal(manifest), indent=2), encoding="utf-8")
 
 
 def version_of(response: httpx.Response | Any) -> str:
@@ -183,6 +184,27 @@ def folder_service(folder: Path, tmp_path: Path) -> Iterator[ModuleType]:
         yield import_service(mp, str(folder))
 
 
+def test_reload_is_closed_without_a_token_unless_opened(folder_service: ModuleType) -> None:
+    with running(folder_service) as c:
+        r = c.post("/reload")
+        assert r.status_code == 403, r.text
+        assert r.json()["code"] == "reload_closed"
+        assert "CONFLICT_TAGGER_TOKEN" in r.json()["error"]
+    with running(folder_service, CONFLICT_TAGGER_ALLOW_OPEN_RELOAD="1") as c:
+        r = c.post("/reload")
+        assert r.status_code == 200, r.text
+        assert r.json()["changed"] is False
+
+
+def test_open_servers_are_told_apart_from_loopback() -> None:
+    from serving.service import bind_host, is_loopback
+
+    assert bind_host(["bentoml", "serve", "x", "--host", "127.0.0.1"]) == "127.0.0.1"
+    assert bind_host(["bentoml", "serve", "x", "--host=::1"]) == "::1"
+    assert not is_loopback(bind_host(["bentoml", "serve", "x"]))  # BentoML's 0.0.0.0
+    assert is_loopback("localhost") and is_loopback("[::1]") and not is_loopback("10.0.0.2")
+
+
 def test_reload_picks_up_a_re_exported_folder(folder_service: ModuleType, folder: Path) -> None:
     with running(folder_service, CONFLICT_TAGGER_TOKEN=TOKEN) as c:
         check_model_headers(c.post("/tag", json={"text": TEXT}, headers=AUTH), "fold-1")
@@ -209,7 +231,7 @@ def test_reload_picks_up_a_re_exported_folder(folder_service: ModuleType, folder
 def test_requests_during_a_reload_see_the_old_or_the_new_model(
     folder_service: ModuleType, folder: Path
 ) -> None:
-    with running(folder_service) as c:
+    with running(folder_service, CONFLICT_TAGGER_ALLOW_OPEN_RELOAD="1") as c:
         set_version(folder, "fold-2")
 
         def tag(i: int) -> tuple[int, str]:
@@ -229,7 +251,7 @@ def test_requests_during_a_reload_see_the_old_or_the_new_model(
 def test_a_failed_reload_keeps_the_old_model(
     folder_service: ModuleType, folder: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    with running(folder_service) as c:
+    with running(folder_service, CONFLICT_TAGGER_ALLOW_OPEN_RELOAD="1") as c:
         # A damaged folder: refused before anything is loaded (409).
         set_version(folder, "fold-2")
         tokenizer = folder / "tokenizer.json"

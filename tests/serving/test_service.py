@@ -47,6 +47,7 @@ LIMITS = {
     "CONFLICT_TAGGER_MAX_CHARS": "500",
     "CONFLICT_TAGGER_MAX_DOCS": "3",
     "CONFLICT_TAGGER_MAX_TOTAL_CHARS": "1000",
+    "CONFLICT_TAGGER_MAX_TOKENS": "600",
 }
 TEXT = "Rebels fired a rocket at Camp Alpha on 3 May, killing two soldiers."
 OTHER = "Police arrested forty protesters in Lagos. The army shelled the town."
@@ -73,7 +74,7 @@ def running(service: ModuleType, **env: str) -> Iterator[TestClient]:
         # a second app in one process fails to start; /metrics is checked on the real server.
         off = {"services": {"ConflictTagger": {"metrics": {"enabled": False}}}}
         mp.setenv("BENTOML_CONFIG_OVERRIDES", json.dumps(off))
-        for name in ("CONFLICT_TAGGER_TOKEN", *LIMITS):
+        for name in ("CONFLICT_TAGGER_TOKEN", "CONFLICT_TAGGER_ALLOW_OPEN_RELOAD", *LIMITS):
             mp.delenv(name, raising=False)
         for name, value in env.items():
             mp.setenv(name, value)
@@ -169,7 +170,9 @@ def test_metadata(client: TestClient, artifact: Path) -> None:
     for key in ("metrics", "thresholds", "windows", "licences"):
         assert body[key] == m[key], key
     assert "dev" in body["metrics"]
-    assert body["limits"] == {"max_chars": 500, "max_docs": 3, "max_total_chars": 1000}
+    assert body["limits"] == {
+        "max_chars": 500, "max_docs": 3, "max_total_chars": 1000, "max_tokens": 600,
+    }  # fmt: skip
     check_model_headers(r, m["version"])
 
 
@@ -220,7 +223,10 @@ BAD_INPUT = [
     ("/tag", b'{"text": ""}', JSON, 422, "empty_text", "text"),
     ("/tag", b'{"text": " \\n\\t\\u3000 "}', JSON, 422, "empty_text", "text"),
     ("/tag", json.dumps({"text": LONG}).encode(), JSON, 413, "text_too_long", "text"),
-    ("/tag", b'{"text": "' + b"a" * 5000 + b'"}', JSON, 413, "body_too_large", None),
+    ("/tag", b'{"text": "' + b"a" * 8000 + b'"}', JSON, 413, "body_too_large", None),
+    # Within every character limit, but a token for each character: refused before the model.
+    ("/tag_batch", json.dumps({"texts": ["!" * 400, "." * 400]}).encode(), JSON, 413,
+     "too_many_tokens", "texts"),
     ("/tag_batch", b'{"texts": "x"}', JSON, 422, "wrong_type", "texts"),
     ("/tag_batch", b'{"texts": ["x", 1]}', JSON, 422, "wrong_type", "texts[1]"),
     ("/tag_batch", b'{"text": "x"}', JSON, 422, "missing_field", "texts"),
@@ -268,6 +274,15 @@ def test_bad_input_is_a_clear_4xx(
     if field is not None:
         assert field in error["error"]  # the message names the field
     check_model_headers(r, manifest(artifact)["version"])
+
+
+def test_escaped_emoji_within_the_character_limit_are_accepted(client: TestClient) -> None:
+    # 500 characters (the limit), each written as a 12-byte surrogate-pair escape.
+    text = "\U0001f600" * 500
+    body = json.dumps({"text": text}).encode()  # ensure_ascii: "\\ud83d\\ude00"
+    assert len(body) > 6 * 500 + 8 + 1024  # over the allowance that counted 6 bytes a char
+    r = client.post("/tag", content=body, headers=JSON)
+    assert r.status_code == 200, r.text
 
 
 def test_streamed_body_over_the_limit_is_cut_off(client: TestClient) -> None:
@@ -394,7 +409,9 @@ def test_settings(service: ModuleType, monkeypatch: pytest.MonkeyPatch) -> None:
     for name in ("CONFLICT_TAGGER_TOKEN", *LIMITS):
         monkeypatch.delenv(name, raising=False)
     d = service.ServiceSettings()
-    assert (d.max_chars, d.max_docs, d.max_total_chars, d.token) == (200_000, 64, 1_000_000, None)
+    assert (d.max_chars, d.max_docs, d.max_total_chars, d.max_tokens, d.token) == (
+        200_000, 64, 1_000_000, 100_000, None,
+    )  # fmt: skip
     monkeypatch.setenv("CONFLICT_TAGGER_TOKEN", " abc\n")  # as read from a file
     assert service.ServiceSettings().token.get_secret_value() == "abc"
 
@@ -528,6 +545,20 @@ def test_real_server(server: Server, artifact: Path) -> None:
         metrics = http.get("/metrics")
         assert metrics.status_code == 200
         assert re.search(r'bentoml_service_request_total\{[^}]*endpoint="/tag"', metrics.text)
+        # Every GET address the README gives answers on the real server.
+        for path in readme_get_paths():
+            assert http.get(path).status_code == 200, path
+
+
+def readme_get_paths() -> list[str]:
+    """The service addresses the README's "Using it" section names (`/...` in backticks)."""
+    readme = (Path(__file__).parents[2] / "README.md").read_text(encoding="utf-8")
+    section = readme.split("## Using it", 1)[1].split("\n## ", 1)[0]
+    found = set(re.findall(r"`(?:GET )?(/[a-z_./]*)`", section))
+    posts = {"/tag", "/tag_batch", "/tag_adaptive", "/reload"}
+    paths = sorted(found - posts)
+    assert {"/", "/docs.json", "/demo", "/metadata", "/livez", "/readyz"} <= set(paths), paths
+    return paths
 
 
 # --- the demo page in headless Chromium ----------------------------------------------

@@ -1,11 +1,12 @@
 import json
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from serving.artifact import ArtifactError, sha256_file, verify
+from serving.artifact import ArtifactError, seal, sha256_file, shipped, verify
 from serving.engine import Engine
 from serving.onnx_backend import OnnxBackend
 from serving.tagger import RuntimeSettings, Tagger
@@ -78,11 +79,74 @@ def test_tampered_or_foreign_artifacts_are_refused(tiny_model: Path, tmp_path: P
         verify(out)
     manifest = json.loads((out / "manifest.json").read_text())
     manifest["files"]["labels.json"] = sha256_file(out / "labels.json")
-    (out / "manifest.json").write_text(json.dumps(manifest))
+    manifest.pop("integrity")
+    (out / "manifest.json").write_text(json.dumps(seal(manifest)))
     with pytest.raises(ArtifactError, match="label schema in: entity_tags"):
         verify(out)  # consistent checksums, but labels the decoder would misread
     with pytest.raises(ArtifactError, match="not a model artifact"):
         verify(tmp_path)
+
+
+@pytest.mark.parametrize(
+    ("field", "edit"),
+    [
+        ("thresholds", lambda m: m["thresholds"].update({"events": 0.05})),
+        ("windows", lambda m: m["windows"].update({"stride": 10})),
+        (
+            "quantization",
+            lambda m: m["quantization"].update({"accepted": not m["quantization"]["accepted"]}),
+        ),
+        ("extra", lambda m: m.update({"extra": 1})),
+    ],
+)
+def test_editing_any_manifest_field_fails_naming_it(
+    tiny_model: Path, tmp_path: Path, field: str, edit: Any
+) -> None:
+    out = tmp_path / "artifact"
+    export(tiny_model, out, LOOSE, texts=TEXTS, log=lambda _: None)
+    manifest = json.loads((out / "manifest.json").read_text())
+    edit(manifest)
+    (out / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(ArtifactError, match=rf"manifest field\(s\) {field} differ"):
+        verify(out)
+
+
+@pytest.mark.parametrize("name", ["../labels.json", "/etc/passwd", "sub/x.onnx", ".."])
+def test_listed_files_stay_inside_the_artifact(tiny_model: Path, tmp_path: Path, name: str) -> None:
+    out = tmp_path / "artifact"
+    export(tiny_model, out, LOOSE, texts=TEXTS, log=lambda _: None)
+    manifest = json.loads((out / "manifest.json").read_text())
+    manifest.pop("integrity")
+    manifest["files"][name] = "0" * 64
+    (out / "manifest.json").write_text(json.dumps(seal(manifest)))
+    with pytest.raises(ArtifactError, match="outside the artifact folder"):
+        verify(out)
+
+
+def test_fp16_weights_without_int8_halve_the_graph_and_still_serve(
+    tiny_model: Path, tmp_path: Path
+) -> None:
+    full, half = tmp_path / "full", tmp_path / "half"
+    export(tiny_model, full, LOOSE, texts=TEXTS, log=lambda _: None)
+    options = ExportOptions(min_agreement=0.9, int8=False, weights="fp16")
+    manifest = export(tiny_model, half, options, texts=TEXTS, log=lambda _: None)
+    assert manifest["graphs"] == {"fp32": "model.onnx"}
+    assert not (half / "model.int8.onnx").exists()
+    assert manifest["weights_storage"]["fp16_initializers"] > 0
+    assert manifest["weights_storage"]["span_agreement"] >= 0.9
+    assert (half / "model.onnx").stat().st_size < 0.75 * (full / "model.onnx").stat().st_size
+    assert "weights stored as fp16" in (half / "README.md").read_text()
+    tagger = Tagger.from_artifact(half)
+    assert tagger.precision == "fp32"
+    with pytest.raises(ArtifactError, match="without an int8 graph"):
+        Tagger.from_artifact(half, RuntimeSettings(precision="int8"))
+    # ONNX Runtime computes in fp32 from the upcast weights: logits within fp16 rounding.
+    ids = np.array([[2, 5, 6, 7, 3]])
+    mask = np.ones_like(ids)
+    a = OnnxBackend(full / "model.onnx")(ids, mask)
+    b = OnnxBackend(half / "model.onnx")(ids, mask)
+    assert b["entity_logits"].dtype == np.float32
+    assert np.abs(a["entity_logits"] - b["entity_logits"]).max() < 0.05
 
 
 def test_int8_below_the_agreement_bar_is_kept_but_never_served(
@@ -145,3 +209,37 @@ def test_sections_survive_a_rewrite_of_the_rest() -> None:
         put_section("# Accuracy\n\nnew table\n", section) == "# Accuracy\n\nnew table\n\n" + section
     )
     assert section_of("no section") is None
+
+
+def test_release_replaces_the_shipped_model_and_keeps_the_changelog(
+    tiny_model: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from training import release as rel
+
+    models = tmp_path / "models"
+    options = ExportOptions(min_agreement=0.9, int8=False, weights="fp16")
+    first = export(tiny_model, tmp_path / "a1", options, texts=TEXTS, log=lambda _: None)
+    scores = {"test": {"satp": {"example_f1": 0.5}}}
+    figures = rel.test_table(tiny_model, scores)
+    assert [(r["task"], r["value"]) for r in figures] == [("SATP", "50.0")]
+    with pytest.raises(rel.ReleaseError, match="changelog"):
+        rel.release(tmp_path / "a1", figures, " ", models, log=lambda _: None)
+    one = rel.release(tmp_path / "a1", figures, "first", models, log=lambda _: None)
+    assert shipped(models) == one and one.name == f"conflict-tagger-{first['version']}"
+    card = (one / "README.md").read_text()
+    assert "| SATP | test | example-based F1 | 50.0 | 89.4 |" in card
+    assert f"- {first['version']} (" in card and "): first" in card
+
+    second = export(tiny_model, tmp_path / "a2", options, texts=TEXTS, log=lambda _: None)
+    manifest = json.loads((tmp_path / "a2" / "manifest.json").read_text())
+    manifest["version"] = second["version"] + "-b"
+    (tmp_path / "a2" / "manifest.json").write_text(json.dumps(seal(manifest)))
+    two = rel.release(tmp_path / "a2", figures, "second", models, log=lambda _: None)
+    assert [p.name for p in models.iterdir()] == [two.name]  # one release at a time
+    changes = verify(two).manifest["release"]["changelog"]
+    assert [c["change"] for c in changes] == ["second", "first"]
+
+    monkeypatch.setattr(rel, "MAX_FILE_BYTES", 1000)
+    with pytest.raises(rel.ReleaseError, match="too large for the repository"):
+        rel.release(tmp_path / "a2", figures, "third", models, log=lambda _: None)
+    assert [p.name for p in models.iterdir()] == [two.name]

@@ -29,12 +29,15 @@ def test_flex_weight_makes_o_the_cheaper_answer() -> None:
     assert torch.isclose(token_loss(logits, targets, flex, 0.0), hard_o, atol=1e-4)
 
 
-def test_unmarked_tokens_take_their_own_weight() -> None:
-    logits = torch.tensor([[[0.0, 3.0, 0.0], [0.0, 3.0, 0.0]]])
+def test_unmarked_tokens_pull_only_the_labels_their_layer_covers() -> None:
+    # Tags: O, X (annotated, non-exhaustively), Y (not annotated by this dataset).
+    logits = torch.tensor([[[0.0, 3.0, 1.0], [0.0, 3.0, 1.0]]])
     targets = torch.tensor([[O_FLEX, O_UNMARKED]])
-    flex = torch.tensor([[True, True, True]])
+    flex = torch.tensor([[True, False, True]])
     p = torch.softmax(logits[0, 0], -1)
-    expected = -(torch.log(p[0] + 0.1 * (p[1] + p[2])) + torch.log(p[0] + 0.5 * (p[1] + p[2]))) / 2
+    on_flex = -torch.log(p[0] + 0.1 * p[2])  # X ruled out, Y allowed at the flex weight
+    on_unmarked = -torch.log(p[0] + 0.5 * p[1] + p[2])  # X weighed below O, Y free
+    expected = (on_flex + on_unmarked) / 2
     assert torch.isclose(token_loss(logits, targets, flex, 0.1, 0.5), expected)
 
 

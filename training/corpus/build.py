@@ -18,6 +18,7 @@ from training.corpus import (
     convert_rare_events,
     convert_re3d,
     convert_tsv,
+    convert_written,
     weak_labels,
 )
 from training.corpus.log import ConversionLog
@@ -32,6 +33,7 @@ CONVERTERS: tuple[ModuleType, ...] = (
     convert_tsv,
     convert_ipe,
     convert_rare_events,
+    convert_written,
     weak_labels,  # last: it reads the others' dev and test texts to keep them out
 )
 DEFAULT_OUT = project_root() / "data" / "work" / "corpus"
