@@ -6,6 +6,10 @@ is run at once, so latency at low load is unchanged; under load (the last call m
 several), it lingers a millisecond for more: 32 short sentences tag 10% faster each than
 16. ONNX Runtime is never called from two threads at a time, so its intra-op threads do not
 compete with each other for the cores.
+
+The thread is supervised: anything a model call raises, `BaseException`s included (a Rust
+tokenizer's panic is one), fails only the requests of that call; should the thread die
+all the same, the next `submit` starts a new one, so no request waits for a dead thread.
 """
 
 from __future__ import annotations
@@ -32,13 +36,37 @@ class Batcher(Generic[R]):
         self.linger = linger
         self._busy = False
         self._queue: queue.SimpleQueue[tuple[list[str], Future[list[R]]]] = queue.SimpleQueue()
-        self._thread = threading.Thread(target=self._loop, name=name, daemon=True)
-        self._thread.start()
+        self._name = name
+        self._lock = threading.Lock()
+        self.restarts = 0  # threads started again after one died
+        self._waiting = 0  # characters submitted and not yet taken into a model call
+        self._thread = self._start()
+
+    def _start(self) -> threading.Thread:
+        thread = threading.Thread(target=self._loop, name=self._name, daemon=True)
+        thread.start()
+        return thread
+
+    @property
+    def alive(self) -> bool:
+        return self._thread.is_alive()
+
+    @property
+    def waiting_chars(self) -> int:
+        """Characters queued for the model and not yet in a call: what a new request
+        would wait behind (the service sheds load above a limit)."""
+        return self._waiting
 
     def submit(self, texts: Sequence[str]) -> Future[list[R]]:
         """The results of `texts`, in order, once a model call has tagged them."""
         future: Future[list[R]] = Future()
+        with self._lock:
+            self._waiting += sum(map(len, texts))
         self._queue.put((list(texts), future))
+        with self._lock:
+            if not self._thread.is_alive():
+                self.restarts += 1
+                self._thread = self._start()
         return future
 
     def _take(self) -> list[tuple[list[str], Future[list[R]]]]:
@@ -54,6 +82,8 @@ class Batcher(Generic[R]):
             units.append(unit)
             docs += len(unit[0])
         self._busy = len(units) > 1
+        with self._lock:
+            self._waiting -= sum(len(t) for texts, _ in units for t in texts)
         return units
 
     def _loop(self) -> None:
@@ -63,9 +93,11 @@ class Batcher(Generic[R]):
                 continue
             try:
                 results = self._run([t for texts, _ in units for t in texts])
-            except Exception as err:
+            except (KeyboardInterrupt, SystemExit):
+                raise
+            except BaseException as err:  # a panic in native code too: the thread goes on
                 if len(units) == 1:
-                    units[0][1].set_exception(err)
+                    units[0][1].set_exception(_as_exception(err))
                     continue
                 # One request's bad input must not fail the others: tag each on its own.
                 for unit in units:
@@ -79,5 +111,17 @@ class Batcher(Generic[R]):
     def _answer(self, texts: list[str], future: Future[list[R]]) -> None:
         try:
             future.set_result(self._run(texts))
-        except Exception as err:
-            future.set_exception(err)
+        except (KeyboardInterrupt, SystemExit):
+            raise
+        except BaseException as err:
+            future.set_exception(_as_exception(err))
+
+
+def _as_exception(err: BaseException) -> Exception:
+    """An `Exception` for the waiting request: asyncio re-raises a `BaseException` set on a
+    future in the event loop, where it would stop the server rather than one request."""
+    if isinstance(err, Exception):
+        return err
+    wrapped = RuntimeError(f"the model call failed: {type(err).__name__}: {err}")
+    wrapped.__cause__ = err
+    return wrapped

@@ -33,6 +33,10 @@ class ServiceSettings(BaseSettings):
     # model work: 200,000 characters of punctuation are 200,000 tokens (minutes of model
     # time on 2 cores), news prose of that length about 45,000.
     max_tokens: int = Field(100_000, ge=1)
+    # Characters waiting for the model above which new tagging requests get 503 with
+    # Retry-After at once, instead of all waiting clients timing out (about a minute of
+    # model time on 2 cores at news-prose speed).
+    max_queued_chars: int = Field(2_000_000, ge=1)
     token: SecretStr | None = None
     # `POST /reload` swaps the served model: closed unless a token guards it, or this is
     # set on a machine where everyone who can reach the port may do that.
@@ -204,6 +208,18 @@ def check_request(route: str, body: bytes, settings: ServiceSettings) -> list[st
         _check_text(item, f"texts[{i}]", settings)
     _check_total(request.texts, "texts", settings)
     return request.texts
+
+
+def check_load(queued_chars: int, settings: ServiceSettings) -> None:
+    """503 when the model already has more text waiting than the service takes on."""
+    if queued_chars > settings.max_queued_chars:
+        raise ApiError(
+            503,
+            "overloaded",
+            f"the model has {queued_chars} characters waiting, more than the limit of "
+            f"{settings.max_queued_chars} (CONFLICT_TAGGER_MAX_QUEUED_CHARS); retry after "
+            "the number of seconds in the Retry-After header",
+        )
 
 
 def check_tokens(route: str, tokens: int, settings: ServiceSettings) -> None:

@@ -26,6 +26,7 @@ from serving.checks import (
     ApiError,
     ServiceSettings,
     body_limit,
+    check_load,
     check_request,
     check_tokens,
 )
@@ -67,6 +68,10 @@ def _is_public(path: str, method: str) -> bool:
     return path == "/demo" or path.startswith("/demo/")
 
 
+def _nothing_queued() -> int:
+    return 0
+
+
 def _no_tokens(texts: list[str]) -> int:
     del texts
     return 0
@@ -87,12 +92,14 @@ class RequestGuard:
         settings: ServiceSettings | None = None,
         model_headers: Callable[[], Headers] = _no_headers,
         count_tokens: Callable[[list[str]], int] = _no_tokens,
+        queued_chars: Callable[[], int] = _nothing_queued,
     ) -> None:
         self.app = app
         self.settings = settings or ServiceSettings()
         self.model_headers = model_headers
         # Tokens the served model's tokenizer makes of the texts (the service passes it).
         self.count_tokens = count_tokens
+        self.queued_chars = queued_chars  # text waiting for the model (load shedding)
         token = self.settings.token
         self.token_digest = _digest(token.get_secret_value().encode()) if token else None
 
@@ -109,6 +116,7 @@ class RequestGuard:
                     return  # the client went away
                 texts = check_request(scope["path"], body, self.settings)
                 check_tokens(scope["path"], self.count_tokens(texts), self.settings)
+                check_load(self.queued_chars(), self.settings)
                 scope = _as_json(scope)
                 receive = _replay(body, receive)
         except ApiError as err:
@@ -174,7 +182,12 @@ class RequestGuard:
         return sending
 
 
+RETRY_AFTER_S = 2
+
+
 def _challenge(err: ApiError) -> dict[str, str]:
+    if err.status == 503:
+        return {"Retry-After": str(RETRY_AFTER_S)}
     if err.status != 401:
         return {}
     value = 'Bearer realm="conflict-tagger"'

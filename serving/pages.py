@@ -65,6 +65,7 @@ def describe(tagger: Tagger, settings: ServiceSettings) -> dict[str, Any]:
             "max_docs": settings.max_docs,
             "max_total_chars": settings.max_total_chars,
             "max_tokens": settings.max_tokens,
+            "max_queued_chars": settings.max_queued_chars,
         },
     }
 

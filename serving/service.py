@@ -304,8 +304,9 @@ the roles they play in events, document and sentence event types, and event reco
 Every response names the model in the `X-Model-Name` and `X-Model-Version` headers. Refused
 requests get `{"error": "what is wrong and what to do", "code": "...", "field": "..."}` with
 400 (not JSON, not UTF-8), 401 (token missing or wrong: send `Authorization: Bearer <token>`),
-413 (text, document count or body over the limits in `/metadata`), 415 (not JSON) or 422
-(wrong types or fields, empty text). Offsets count Unicode code points.
+413 (text, document count, tokens or body over the limits in `/metadata`), 415 (not JSON),
+422 (wrong types or fields, empty text) or 503 with `Retry-After` (too much text already
+waiting for the model: retry later). Offsets count Unicode code points.
 """
 
 
@@ -440,6 +441,14 @@ def count_tokens(texts: list[str]) -> int:
     return tagger.count_tokens(texts)
 
 
+def queued_chars() -> int:
+    try:
+        return int(bentoml.get_current_service().batcher.waiting_chars)
+    except BentoMLException:
+        return 0
+
+
 cast(Any, ConflictTagger).add_asgi_middleware(
-    RequestGuard, model_headers=model_headers, count_tokens=count_tokens
-)
+    RequestGuard, model_headers=model_headers, count_tokens=count_tokens,
+    queued_chars=queued_chars,
+)  # fmt: skip

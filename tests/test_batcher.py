@@ -92,3 +92,43 @@ def test_under_load_a_call_lingers_for_more_requests() -> None:
     also = batcher.submit(["e"])
     assert late.result(5) == ["d"] and also.result(5) == ["e"]
     assert calls == [["a"], ["b", "c"], ["d", "e"]]
+
+
+class Panic(BaseException):
+    """What a Rust extension raises on a panic: not an Exception."""
+
+
+def test_a_panic_fails_only_its_call_and_the_next_request_succeeds() -> None:
+    def run(texts: list[str]) -> list[str]:
+        if "panic" in texts:
+            raise Panic("tokenizer panicked")
+        return [t.upper() for t in texts]
+
+    batcher = Batcher(run)
+    failed = batcher.submit(["panic"])
+    with pytest.raises(RuntimeError, match="Panic: tokenizer panicked"):
+        failed.result(5)
+    assert batcher.submit(["ok"]).result(5) == ["OK"]
+    assert batcher.alive and batcher.restarts == 0
+
+
+# The thread is killed on purpose here; pytest reports the exit of any thread that dies.
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnhandledThreadExceptionWarning")
+def test_a_dead_model_thread_is_started_again() -> None:
+    batcher = Batcher(lambda texts: [t.upper() for t in texts])
+    assert batcher.submit(["a"]).result(5) == ["A"]
+    # Kill the loop the hard way: make its queue read raise SystemExit once.
+    original = batcher._take
+    calls = iter([True])
+
+    def dying() -> list[tuple[list[str], object]]:
+        if next(calls, False):
+            raise SystemExit
+        return original()  # type: ignore[return-value]
+
+    batcher._take = dying  # type: ignore[method-assign]
+    batcher.submit(["wake"])  # the thread takes this wake-up and dies
+    batcher._thread.join(5)
+    assert not batcher.alive
+    assert batcher.submit(["b"]).result(5) == ["B"]
+    assert batcher.alive and batcher.restarts == 1

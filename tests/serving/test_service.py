@@ -74,7 +74,8 @@ def running(service: ModuleType, **env: str) -> Iterator[TestClient]:
         # a second app in one process fails to start; /metrics is checked on the real server.
         off = {"services": {"ConflictTagger": {"metrics": {"enabled": False}}}}
         mp.setenv("BENTOML_CONFIG_OVERRIDES", json.dumps(off))
-        for name in ("CONFLICT_TAGGER_TOKEN", "CONFLICT_TAGGER_ALLOW_OPEN_RELOAD", *LIMITS):
+        for name in ("CONFLICT_TAGGER_TOKEN", "CONFLICT_TAGGER_ALLOW_OPEN_RELOAD",
+                     "CONFLICT_TAGGER_MAX_QUEUED_CHARS", *LIMITS):  # fmt: skip
             mp.delenv(name, raising=False)
         for name, value in env.items():
             mp.setenv(name, value)
@@ -172,6 +173,7 @@ def test_metadata(client: TestClient, artifact: Path) -> None:
     assert "dev" in body["metrics"]
     assert body["limits"] == {
         "max_chars": 500, "max_docs": 3, "max_total_chars": 1000, "max_tokens": 600,
+        "max_queued_chars": 2_000_000,
     }  # fmt: skip
     check_model_headers(r, m["version"])
 
@@ -274,6 +276,20 @@ def test_bad_input_is_a_clear_4xx(
     if field is not None:
         assert field in error["error"]  # the message names the field
     check_model_headers(r, manifest(artifact)["version"])
+
+
+def test_a_full_queue_sheds_load_with_503_and_retry_after(
+    service: ModuleType, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with running(service, CONFLICT_TAGGER_MAX_QUEUED_CHARS="10") as c:
+        svc = importlib.import_module("_bentoml_sdk.service")._current_service
+        monkeypatch.setattr(type(svc.batcher), "waiting_chars", property(lambda _: 11))
+        r = c.post("/tag", json={"text": TEXT})
+        assert r.status_code == 503, r.text
+        assert r.json()["code"] == "overloaded" and r.headers["retry-after"] == "2"
+        assert c.get("/livez").status_code == 200
+        monkeypatch.setattr(type(svc.batcher), "waiting_chars", property(lambda _: 0))
+        assert c.post("/tag", json={"text": TEXT}).status_code == 200
 
 
 def test_escaped_emoji_within_the_character_limit_are_accepted(client: TestClient) -> None:
