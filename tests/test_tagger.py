@@ -142,3 +142,13 @@ def test_result_names_the_model(tagger: Tagger, tiny_artifact: Path) -> None:
     (result,) = tagger.tag(["Rebels fired."])
     assert result.model.version == tagger.artifact.version
     assert result.model.name == "conflict-tagger"
+
+
+@pytest.mark.parametrize("text", ["\u200b" * 40, "\ufeff\u00ad\u200b", "\x00\x00\x00", "\u200b"])
+def test_text_without_tokens_gets_an_empty_answer(tagger: Tagger, text: str) -> None:
+    # Pooling nothing would give every label probability 0.5: junk in, nothing out.
+    assert tagger.count_tokens([text]) == 0
+    result = tagger.tag([text])[0]
+    assert result.entities == [] and result.roles == [] and result.events == []
+    assert result.event_types == [] and all(s.event_types == [] for s in result.sentences)
+    assert all(labels == [] for labels in result.dataset_labels.values())

@@ -21,7 +21,10 @@ def tiny_tokenizer(texts: list[str], vocab_size: int = 99) -> Tokenizer:
     ranked = sorted(words, key=lambda w: (-words[w], w))[: vocab_size - len(SPECIALS)]
     vocab = {tok: i for i, tok in enumerate([*SPECIALS, *ranked])}
     tok = Tokenizer(models.WordLevel(vocab, unk_token="[UNK]"))
-    tok.normalizer = normalizers.Lowercase()
+    # As BERT's: control and format characters (NUL, U+200B, U+FEFF) are dropped.
+    tok.normalizer = normalizers.BertNormalizer(
+        clean_text=True, handle_chinese_chars=False, strip_accents=False, lowercase=True
+    )
     tok.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
     tok.post_processor = processors.TemplateProcessing(
         single="[CLS] $A [SEP]", special_tokens=[("[CLS]", 2), ("[SEP]", 3)]
