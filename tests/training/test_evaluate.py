@@ -80,3 +80,33 @@ def test_corrections_are_scored_on_the_layers_each_record_was_annotated_for() ->
     assert figures == {"entity_f1": 1.0, "event_micro_f1": 1.0, "main": 1.0}
     missed = Decoded([], [], {"events": np.zeros(len(events))})
     assert evaluate_records("corrections", [spans_and_events], [missed])["main"] == 0.0
+
+
+def test_the_event_threshold_is_also_tuned_on_collections_that_label_event_types() -> None:
+    """Articles whose events the head scores at 0.25 and news without events at 0.05:
+    the tuned cut separates them, where the default 0.5 finds none."""
+    from training.corpus.record import Coverage, LabelSet
+    from training.evaluate import event_type_f1
+
+    events = HEAD_BY_NAME["events"].labels
+    records, outputs = [], []
+    for i in range(8):
+        gold = ["ARMED_ATTACK"] if i % 2 else []
+        records.append(
+            Record(
+                id=f"satp/{i}", collection="satp", split=Split.DEV, text="A long article.",
+                source=Source(dataset="satp", file="x", upstream_id=str(i)),
+                annotated=[Coverage(label_set=LabelSet.EVENTS, labels=["ARMED_ATTACK"])],
+                events=gold, tasks=TaskLabels(satp=["ARMED_ASSAULT"]),
+            )
+        )  # fmt: skip
+        probs = np.full(len(events), 0.05)
+        probs[events.index("ARMED_ATTACK")] = 0.25 if gold else 0.05
+        outputs.append(
+            Decoded(entities=[], roles=[], document={"satp": np.full(len(SATP), 0.9),
+                                                      "events": probs})
+        )  # fmt: skip
+    assert event_type_f1(records, outputs, {}) == 0.0
+    tuned = tune_thresholds({"satp": (records, outputs)})
+    assert 0.05 <= tuned["events"] < 0.25
+    assert event_type_f1(records, outputs, tuned) == 1.0
