@@ -244,3 +244,15 @@ def test_concurrent_promotions_lose_no_update(home: Path, arts: Path) -> None:
     events = registry.history()
     assert len(events) == 3 * 2 * rounds
     assert len(registry._read_state().stack) == 3 * 2 * rounds
+
+
+def test_an_edited_threshold_in_a_registered_model_fails_naming_the_field(
+    home: Path, arts: Path
+) -> None:
+    tag = registry.register(make_artifact(arts, "v1"))
+    stored = registry.resolve(tag).path / MANIFEST
+    manifest = json.loads(stored.read_text())
+    manifest["thresholds"]["event"] = 0.05
+    stored.write_text(json.dumps(manifest))
+    with pytest.raises(RegistryError, match=r"manifest field\(s\) thresholds differ"):
+        registry.resolve(tag)
