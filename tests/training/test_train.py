@@ -36,7 +36,8 @@ def test_trains_saves_and_reloads(tiny_data: Path, tiny_encoder: Path, tmp_path:
     model, tokenizer, settings, meta = load_model(result.model_dir)
     assert meta["config_sha256"] == config.digest()
     assert set(meta["dev"]) == {"muc4", "satp", "ipe"}
-    assert set(meta["thresholds"]) == {"muc4_incident", "satp", "ipe"}  # tuned on dev
+    # tuned on dev; the event head also on every collection that labels event types
+    assert set(meta["thresholds"]) == {"events", "muc4_incident", "satp", "ipe"}
     engine = Engine(tokenizer, TorchBackend(model), settings)
     texts = ["Rebels fired a rocket at Camp Alpha on 3 May.", "the weather was calm. " * 9]
     together = engine.run(texts)
