@@ -248,7 +248,7 @@ def test_command_line_engine_options(local_ray: None, tiny_artifact: Path, tmp_p
 @pytest.mark.slow
 def test_ray_and_local_throughput_on_the_real_model(local_ray: None, tmp_path: Path) -> None:
     if not (REAL_ARTIFACT / "manifest.json").is_file():
-        pytest.skip(f"no default artifact at {REAL_ARTIFACT} (make demo builds it)")
+        pytest.skip(f"no default artifact at {REAL_ARTIFACT} (make demo-train builds it)")
     texts = [_text(i) * (1 + i % 5) for i in range(1000)]
     src = _write_jsonl(tmp_path / "in.jsonl", [{"id": i, "text": t} for i, t in enumerate(texts)])
     rates = {}
