@@ -21,7 +21,8 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from serving.schema import EVENT_ROLES, CoarseType, EntityType, EventType
+from serving.schema import EVENT_ROLES, EntityType, EventType
+from training.corpus.convert_rare_events import expected_coverage
 from training.corpus.log import ConversionLog
 from training.corpus.mapping import coarse_of
 from training.corpus.record import Coverage, LabelSet, Record, Source, Span, Split
@@ -52,14 +53,11 @@ def folder() -> Path:
 
 
 def coverage() -> list[Coverage]:
+    """Entities and event roles, and every event and coarse type as rare_events marks them."""
     return [
         Coverage(label_set=LabelSet.ENTITIES, labels=ENTITY_LABELS),
         Coverage(label_set=LabelSet.ROLES, labels=ROLE_LABELS),
-        Coverage(label_set=LabelSet.EVENTS, labels=[e.value for e in EventType]),
-        Coverage(
-            label_set=LabelSet.COARSE,
-            labels=[c.value for c in CoarseType if c is not CoarseType.NON_CONFLICT],
-        ),
+        *expected_coverage(),
     ]
 
 
