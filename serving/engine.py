@@ -16,11 +16,13 @@ from serving.windows import Window, make_windows
 
 
 class Backend(Protocol):
-    """input_ids, attention_mask [B, L] int64 -> named logits [B, L, K] float32."""
+    """input_ids, attention_mask, shape_ids [B, L] int64 -> named logits [B, L, K] float32.
+    shape_ids (serving.shapes) may be None: all NONE, as for a model without casing."""
 
     def __call__(
-        self, input_ids: np.ndarray, attention_mask: np.ndarray
-    ) -> dict[str, np.ndarray]: ...
+        self, input_ids: np.ndarray, attention_mask: np.ndarray,
+        shape_ids: np.ndarray | None = None,
+    ) -> dict[str, np.ndarray]: ...  # fmt: skip
 
 
 # Padded tokens per backend call. Small batches keep a layer's activations in the CPU's
@@ -58,13 +60,15 @@ class Engine:
             longest = max(length[j] for j in batch) + self.tokenizer.specials
             ids = np.full((len(batch), longest), self.tokenizer.pad_id, dtype=np.int64)
             mask = np.zeros((len(batch), longest), dtype=np.int64)
+            shapes = np.zeros((len(batch), longest), dtype=np.int64)
             for r, (t, w) in enumerate(batch):
                 win: Window = windows[t][w]
                 seq = [*self.tokenizer.prefix, *encoded[t].ids[win.start : win.end].tolist(),
                        *self.tokenizer.suffix]  # fmt: skip
                 ids[r, : len(seq)] = seq
                 mask[r, : len(seq)] = 1
-            result = self.backend(ids, mask)
+                shapes[r, p : p + win.end - win.start] = encoded[t].shape_ids()[win.start : win.end]
+            result = self.backend(ids, mask, shapes)
             for r, job in enumerate(batch):
                 outputs[job] = {k: v[r, p : p + length[job]] for k, v in result.items()}
         decoded = []

@@ -1,4 +1,5 @@
-"""The ONNX Runtime backend: input_ids, attention_mask -> named logits, on the CPU."""
+"""The ONNX Runtime backend: input_ids, attention_mask, shape_ids -> named logits, on the
+CPU."""
 
 from __future__ import annotations
 
@@ -19,8 +20,15 @@ class OnnxBackend:
             options.intra_op_num_threads = threads
             options.inter_op_num_threads = 1
         self.session = ort.InferenceSession(str(graph), options, providers=["CPUExecutionProvider"])
+        # Graphs exported before word shapes (serving.shapes) take no shape_ids.
+        self.cased = "shape_ids" in {i.name for i in self.session.get_inputs()}
 
-    def __call__(self, input_ids: np.ndarray, attention_mask: np.ndarray) -> dict[str, np.ndarray]:
+    def __call__(
+        self, input_ids: np.ndarray, attention_mask: np.ndarray,
+        shape_ids: np.ndarray | None = None,
+    ) -> dict[str, np.ndarray]:  # fmt: skip
         feeds = {"input_ids": input_ids, "attention_mask": attention_mask}
+        if self.cased:
+            feeds["shape_ids"] = np.zeros_like(input_ids) if shape_ids is None else shape_ids
         values = self.session.run(list(OUTPUTS), feeds)
         return dict(zip(OUTPUTS, values, strict=True))

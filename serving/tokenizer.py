@@ -12,6 +12,8 @@ from pathlib import Path
 import numpy as np
 from tokenizers import Tokenizer as RustTokenizer
 
+from serving.shapes import token_shapes
+
 
 @dataclass(frozen=True)
 class Encoded:
@@ -19,6 +21,10 @@ class Encoded:
 
     ids: np.ndarray  # int64 [n]
     offsets: np.ndarray  # int64 [n, 2], into the original text
+    shapes: np.ndarray | None = None  # int64 [n], serving.shapes ids; None: all NONE
+
+    def shape_ids(self) -> np.ndarray:
+        return self.shapes if self.shapes is not None else np.zeros(len(self.ids), np.int64)
 
 
 class Tokenizer:
@@ -55,7 +61,9 @@ class Tokenizer:
 
     def encode_batch(self, texts: list[str]) -> list[Encoded]:
         out = []
-        for enc in self._tok.encode_batch(texts, add_special_tokens=False):
+        for text, enc in zip(texts, self._tok.encode_batch(texts, add_special_tokens=False),
+                             strict=True):  # fmt: skip
             offsets = np.asarray(enc.offsets, dtype=np.int64).reshape(-1, 2)
-            out.append(Encoded(np.asarray(enc.ids, dtype=np.int64), offsets))
+            ids = np.asarray(enc.ids, dtype=np.int64)
+            out.append(Encoded(ids, offsets, token_shapes(text, offsets)))
         return out

@@ -21,7 +21,10 @@ class WordBackend:
         self.ids = {w: tok._tok.token_to_id(w) for w in ("camp", "alpha", "rebels", "rockets")}
         self.calls = 0
 
-    def __call__(self, input_ids: np.ndarray, attention_mask: np.ndarray) -> dict[str, np.ndarray]:
+    def __call__(
+        self, input_ids: np.ndarray, attention_mask: np.ndarray,
+        shape_ids: np.ndarray | None = None,
+    ) -> dict[str, np.ndarray]:  # fmt: skip
         self.calls += 1
         b, length = input_ids.shape
         ent = np.zeros((b, length, len(ENTITY_TAGS)), np.float32)

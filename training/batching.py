@@ -50,6 +50,7 @@ def budget_batches(
 class Batch:
     input_ids: torch.Tensor  # [W, L]
     attention_mask: torch.Tensor  # [W, L]
+    shape_ids: torch.Tensor  # [W, L], serving.shapes ids (NONE on special tokens)
     token_targets: dict[str, torch.Tensor]  # head -> [W, L] (IGNORE, O_FLEX or tag id)
     flex: dict[str, torch.Tensor]  # head -> [W, n_tags] bool
     # Segment pooling: weights [S, W*L] (mean over a segment's tokens), group of each
@@ -68,6 +69,7 @@ def collate(items: Sequence[Features], prefix: list[int], suffix: list[int], pad
     n_rows = len(rows)
     ids = np.full((n_rows, length), pad_id, dtype=np.int64)
     mask = np.zeros((n_rows, length), dtype=np.int64)
+    shapes = np.zeros((n_rows, length), dtype=np.int64)
     targets = {h: np.full((n_rows, length), IGNORE, dtype=np.int64) for h in TOKEN_HEADS}
     flex = {h: np.ones((n_rows, len(tags)), dtype=bool) for h, tags in TOKEN_HEADS.items()}
     row_of: dict[tuple[int, int], int] = {}
@@ -77,6 +79,7 @@ def collate(items: Sequence[Features], prefix: list[int], suffix: list[int], pad
         seq = [*prefix, *content.tolist(), *suffix]
         ids[r, : len(seq)] = seq
         mask[r, : len(seq)] = 1
+        shapes[r, p : p + len(content)] = items[i].shapes[w]
         for h in TOKEN_HEADS:
             targets[h][r, p : p + len(content)] = items[i].token_targets[h][w]
             flex[h][r] = items[i].flex[h]
@@ -105,6 +108,7 @@ def collate(items: Sequence[Features], prefix: list[int], suffix: list[int], pad
     return Batch(
         input_ids=torch.from_numpy(ids),
         attention_mask=torch.from_numpy(mask),
+        shape_ids=torch.from_numpy(shapes),
         token_targets={h: torch.from_numpy(t) for h, t in targets.items()},
         flex={h: torch.from_numpy(f) for h, f in flex.items()},
         pool=torch.from_numpy(pool),

@@ -18,7 +18,7 @@ from serving.engine import EngineSettings
 from serving.schema import SCHEMA_VERSION, label_differences, label_lists
 from serving.tokenizer import Tokenizer
 from training.config import Config
-from training.model import MultiTaskModel, encoder_from_config
+from training.model import MultiTaskModel, encoder_from_config, load_weights
 
 WEIGHTS = "weights.pt"
 
@@ -69,7 +69,7 @@ def load_model(
     model_type = enc_config.pop("model_type", "bert")
     encoder = encoder_from_config(AutoConfig.for_model(model_type, **enc_config))
     model = MultiTaskModel(encoder, cast(Any, encoder).config.hidden_size, config.model.dropout)
-    model.load_state_dict(torch.load(folder / WEIGHTS, map_location="cpu", weights_only=True))
+    load_weights(model, torch.load(folder / WEIGHTS, map_location="cpu", weights_only=True))
     model.eval()
     settings = EngineSettings(config.windows.size, config.windows.stride)
     return model, Tokenizer.from_file(folder / "tokenizer.json"), settings, meta

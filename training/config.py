@@ -26,6 +26,12 @@ class ModelConfig(_Strict):
     attention_dropout: float = Field(0.0, ge=0, lt=1)  # costly on CPUs: see model.build
     # Random-weight encoder of this size instead of pretrained weights (tests only).
     random_init: dict[str, int] | None = None
+    # A trained model folder (a run's `model/`) whose weights, encoder and heads, start
+    # this run: more epochs from a finished run, with a fresh schedule and data options.
+    init_from: str | None = None
+    # Learn the word-shape embedding (serving.shapes: the casing the uncased encoder
+    # loses); false keeps it at zero, the model without casing (for ablations).
+    word_shapes: bool = True
 
 
 class WindowConfig(_Strict):
@@ -46,6 +52,9 @@ class CollectionConfig(_Strict):
     # Also train on runs of neighbouring records joined up to this many characters
     # (sentence corpora read as articles are served; see training/packing.py).
     pack_chars: int | None = Field(None, ge=1)
+    # Mark weapons, platforms and vehicles in records whose dataset annotates no entities,
+    # from training/corpus/weapon_lexicon.py, as weak non-exhaustive labels.
+    weapon_lexicon: bool = False
 
 
 class DataConfig(_Strict):

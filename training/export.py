@@ -34,7 +34,7 @@ from serving.artifact import (
     write_manifest,
 )
 from serving.decode import Decoded, chosen_labels
-from serving.engine import Engine
+from serving.engine import Backend, Engine
 from serving.heads import SEGMENT_HEADS
 from serving.onnx_backend import OnnxBackend
 from serving.schema import SCHEMA_VERSION
@@ -93,22 +93,26 @@ class _Outputs(torch.nn.Module):
         self.model = model
 
     def forward(
-        self, input_ids: torch.Tensor, attention_mask: torch.Tensor
+        self, input_ids: torch.Tensor, attention_mask: torch.Tensor, shape_ids: torch.Tensor
     ) -> tuple[torch.Tensor, ...]:
-        out = self.model(input_ids, attention_mask)
+        out = self.model(input_ids, attention_mask, shape_ids)
         return tuple(out[name] for name in OUTPUTS)
 
 
 class _Recorder:
     """A backend wrapper that keeps every batch it saw, to replay it on another backend."""
 
-    def __init__(self, backend: Callable[[np.ndarray, np.ndarray], dict[str, np.ndarray]]):
+    def __init__(self, backend: Backend):
         self.backend = backend
-        self.calls: list[tuple[np.ndarray, np.ndarray, dict[str, np.ndarray]]] = []
+        self.calls: list[tuple[np.ndarray, np.ndarray, np.ndarray, dict[str, np.ndarray]]] = []
 
-    def __call__(self, input_ids: np.ndarray, attention_mask: np.ndarray) -> dict[str, np.ndarray]:
-        out = self.backend(input_ids, attention_mask)
-        self.calls.append((input_ids, attention_mask, out))
+    def __call__(
+        self, input_ids: np.ndarray, attention_mask: np.ndarray,
+        shape_ids: np.ndarray | None = None,
+    ) -> dict[str, np.ndarray]:  # fmt: skip
+        shapes = np.zeros_like(input_ids) if shape_ids is None else shape_ids
+        out = self.backend(input_ids, attention_mask, shapes)
+        self.calls.append((input_ids, attention_mask, shapes, out))
         return out
 
 
@@ -121,13 +125,15 @@ def to_onnx(model: MultiTaskModel, path: Path, opset: int) -> None:
     encoder.set_attn_implementation("eager")
     ids = torch.tensor([[2, 5, 6, 7, 3], [2, 8, 3, 0, 0]])
     mask = (ids != 0).long()
-    axes = {name: {0: "batch", 1: "sequence"} for name in ("input_ids", "attention_mask", *OUTPUTS)}
+    shapes = torch.tensor([[0, 1, 2, 3, 0], [0, 4, 0, 0, 0]])
+    inputs = ("input_ids", "attention_mask", "shape_ids")
+    axes = {name: {0: "batch", 1: "sequence"} for name in (*inputs, *OUTPUTS)}
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # the TorchScript exporter's deprecation notices
             torch.onnx.export(
-                _Outputs(model).eval(), (ids, mask), str(path), input_names=["input_ids",
-                "attention_mask"], output_names=list(OUTPUTS), dynamic_axes=axes,
+                _Outputs(model).eval(), (ids, mask, shapes), str(path), input_names=list(inputs),
+                output_names=list(OUTPUTS), dynamic_axes=axes,
                 opset_version=opset, dynamo=False,
             )  # fmt: skip
     finally:
@@ -244,13 +250,13 @@ def check_parity(
     Engine(tokenizer, recorder, settings).run(texts)
     onnx_fp32 = OnnxBackend(fp32)
     worst = 0.0
-    for ids, mask, expected in recorder.calls:
-        got = onnx_fp32(ids, mask)
+    for ids, mask, shapes, expected in recorder.calls:
+        got = onnx_fp32(ids, mask, shapes)
         keep = mask.astype(bool)
         for name in OUTPUTS:
             worst = max(worst, float(np.abs(got[name] - expected[name])[keep].max()))
     report: dict[str, Any] = {
-        "texts": len(texts), "tokens": int(sum(m.sum() for _, m, _ in recorder.calls)),
+        "texts": len(texts), "tokens": int(sum(c[1].sum() for c in recorder.calls)),
         "fp32_max_abs_diff": worst, "tolerance": options.tolerance,
         "min_agreement": options.min_agreement,
     }  # fmt: skip

@@ -53,6 +53,7 @@ class Features:
     record_id: str
     collection: str
     windows: list[np.ndarray]  # content token ids per window
+    shapes: list[np.ndarray]  # their word shapes (serving.shapes)
     token_targets: dict[str, list[np.ndarray]]  # head -> per window int targets
     flex: dict[str, np.ndarray]  # head -> bool [n_tags]: allowed for O_FLEX tokens
     groups: list[Group] = field(default_factory=list)
@@ -159,6 +160,7 @@ def featurize(
         record_id=record.id,
         collection=record.collection,
         windows=[enc.ids[w.start : w.end] for w in windows],
+        shapes=[enc.shape_ids()[w.start : w.end] for w in windows],
         token_targets=token_targets,
         flex=flex,
         misaligned=misaligned,

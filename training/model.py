@@ -9,6 +9,7 @@ import torch
 from torch import nn
 
 from serving.heads import SEGMENT_HEADS, SEGMENT_SLICES, SEGMENT_WIDTH, TOKEN_HEADS
+from serving.shapes import SHAPES
 from training.batching import Batch
 from training.features import IGNORE, O_FLEX, O_UNMARKED
 
@@ -56,6 +57,10 @@ class MultiTaskModel(nn.Module):
             {name: nn.Linear(hidden, len(tags)) for name, tags in TOKEN_HEADS.items()}
         )
         self.segment = nn.Linear(hidden, SEGMENT_WIDTH)
+        # Word shapes (serving.shapes) added to the token embeddings. Zero at the start,
+        # so a model begins as the plain encoder and older weights load unchanged.
+        self.shape = nn.Embedding(len(SHAPES), hidden)
+        nn.init.zeros_(self.shape.weight)
 
     @classmethod
     def build(
@@ -83,13 +88,27 @@ class MultiTaskModel(nn.Module):
         return cls(model, config.hidden_size, dropout)
 
     def forward(
-        self, input_ids: torch.Tensor, attention_mask: torch.Tensor
-    ) -> dict[str, torch.Tensor]:
-        hidden = self.encoder(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
+        self, input_ids: torch.Tensor, attention_mask: torch.Tensor,
+        shape_ids: torch.Tensor | None = None,
+    ) -> dict[str, torch.Tensor]:  # fmt: skip
+        embeds = cast(Any, self.encoder).get_input_embeddings()(input_ids)
+        if shape_ids is not None:
+            embeds = embeds + self.shape(shape_ids)
+        hidden = self.encoder(inputs_embeds=embeds, attention_mask=attention_mask).last_hidden_state
         hidden = self.dropout(hidden)
         out = {f"{name}_logits": head(hidden) for name, head in self.token_heads.items()}
         out["segment_logits"] = self.segment(hidden)
         return out
+
+
+def load_weights(model: MultiTaskModel, state: dict[str, torch.Tensor]) -> None:
+    """Load a state dict; weights saved before word shapes existed lack only the shape
+    embedding, which then stays zero (no casing signal), as those models were trained."""
+    missing, unexpected = model.load_state_dict(state, strict=False)
+    if unexpected or set(missing) - {"shape.weight"}:
+        raise ValueError(
+            f"weights do not fit this model: missing {missing[:5]}, unexpected {unexpected[:5]}"
+        )
 
 
 def token_loss(

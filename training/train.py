@@ -25,14 +25,15 @@ from serving.engine import Engine, EngineSettings
 from serving.tokenizer import Tokenizer
 from training.backend import TorchBackend
 from training.batching import budget_batches, collate
-from training.checkpoint import load_state, save_model, save_state
+from training.checkpoint import load_model, load_state, save_model, save_state
 from training.config import CORRECTIONS, Config
 from training.corpus.build import convert_all
 from training.corpus.jsonlines import read_records
 from training.corpus.record import Record, Split
 from training.corpus.sources import data_dir as locate_data
+from training.corpus.weapon_lexicon import with_weapons
 from training.features import Features, featurize
-from training.model import MultiTaskModel, encoder_dir, multitask_loss
+from training.model import MultiTaskModel, encoder_dir, load_weights, multitask_loss
 from training.packing import pack
 
 CHECKPOINT_STEPS = 200
@@ -123,6 +124,8 @@ def load_records(config: Config) -> dict[str, dict[str, list[Record]]]:
     if no_dev:
         raise ValueError(f"data.dev names collections without dev records: {no_dev}")
     for name, spec in config.data.train.items():
+        if spec.weapon_lexicon:
+            out["train"][name] = [with_weapons(r) for r in out["train"][name]]
         if spec.pack_chars is not None:
             out["train"][name] += pack(out["train"][name], spec.pack_chars)
     cap = config.data.dev_max_records
@@ -223,6 +226,10 @@ def train(
         config.model.encoder, config.model.dropout, config.model.random_init,
         config.model.attention_dropout,
     )  # fmt: skip
+    model.shape.weight.requires_grad_(config.model.word_shapes)
+    if config.model.init_from is not None and state is None:
+        load_weights(model, load_model(config.model.init_from)[0].state_dict())
+        log(f"starting from the weights of {config.model.init_from}")
     per_epoch = _estimate_steps(records, encodings, config)
     total_steps = (
         per_epoch * t.epochs if t.max_steps is None else min(t.max_steps, per_epoch * t.epochs)
@@ -230,7 +237,7 @@ def train(
     opt, sched = _optimizer(model, config, total_steps)
     epoch, skip, step, best, bad_epochs = 0, 0, 0, float("-inf"), 0
     if state is not None:
-        model.load_state_dict(state["model"])
+        load_weights(model, state["model"])
         opt.load_state_dict(state["optimizer"])
         sched.load_state_dict(state["scheduler"])
         epoch, skip, step = state["epoch"], state["batches_done"], state["step"]
@@ -266,7 +273,7 @@ def train(
             batch = collate([feats[i] for i in batches[b_index]], tokenizer.prefix,
                             tokenizer.suffix, tokenizer.pad_id)  # fmt: skip
             with torch.autocast("cpu", dtype=torch.bfloat16, enabled=use_bf16):
-                outputs = model(batch.input_ids, batch.attention_mask)
+                outputs = model(batch.input_ids, batch.attention_mask, batch.shape_ids)
             loss, parts = multitask_loss(
                 outputs, batch, t.loss_weights, t.flex_weight, t.unmarked_weight
             )

@@ -243,3 +243,21 @@ def test_release_replaces_the_shipped_model_and_keeps_the_changelog(
     with pytest.raises(rel.ReleaseError, match="too large for the repository"):
         rel.release(tmp_path / "a2", figures, "third", models, log=lambda _: None)
     assert [p.name for p in models.iterdir()] == [two.name]
+
+
+def test_word_shapes_reach_the_exported_graph(tiny_model: Path, tmp_path: Path) -> None:
+    import torch
+
+    weights = torch.load(tiny_model / "weights.pt", weights_only=True)
+    weights["shape.weight"] = torch.randn_like(weights["shape.weight"])  # a strong signal
+    torch.save(weights, tiny_model / "weights.pt")
+    out = tmp_path / "artifact"
+    manifest = export(tiny_model, out, LOOSE, texts=TEXTS, log=lambda _: None)
+    assert manifest["parity"]["fp32_max_abs_diff"] <= 1e-3  # torch and ONNX, shapes fed
+    graph = OnnxBackend(verify(out).graph("fp32"))
+    assert graph.cased
+    ids = np.array([[2, 5, 6, 3]])
+    mask = np.ones_like(ids)
+    plain = graph(ids, mask)["entity_logits"]
+    cased = graph(ids, mask, np.array([[0, 2, 3, 0]]))["entity_logits"]
+    assert not np.allclose(plain, cased, atol=1e-3)

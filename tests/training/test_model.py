@@ -50,6 +50,7 @@ def feats(n_windows: int, length: int, groups: list[Group]) -> Features:
     return Features(
         record_id="r", collection="c",
         windows=[np.arange(length, dtype=np.int64) + 5 for _ in range(n_windows)],
+        shapes=[np.ones(length, dtype=np.int64) for _ in range(n_windows)],
         token_targets={h: [np.full(length, IGNORE) for _ in range(n_windows)]
                        for h in TOKEN_HEADS},
         flex={h: np.ones(len(tags), bool) for h, tags in TOKEN_HEADS.items()},

@@ -85,3 +85,39 @@ def test_another_config_in_the_same_folder_is_refused(
         train(
             tiny_config(tiny_data, tiny_encoder, epochs=2), tmp_path / "run", evaluate_all, **quiet
         )
+
+
+def test_a_run_can_start_from_a_trained_model_and_learns_word_shapes(
+    tiny_data: Path, tiny_encoder: Path, tmp_path: Path
+) -> None:
+    quiet = {"progress": False, "log": lambda _: None}
+    first = train(tiny_config(tiny_data, tiny_encoder, epochs=1), tmp_path / "a", evaluate_all,
+                  **quiet).model_dir  # fmt: skip
+    start, _, _, _ = load_model(first)
+    assert start.shape.weight.abs().sum() > 0  # learnt from its zero start
+    config = tiny_config(tiny_data, tiny_encoder, epochs=1, max_steps=1, lr=1e-9, head_lr=1e-9)
+    config.model.init_from = str(first)
+    config.model.word_shapes = False
+    second, _, _, _ = load_model(train(config, tmp_path / "b", evaluate_all, **quiet).model_dir)
+    a, b = start.state_dict(), second.state_dict()
+    for key in a:
+        if key != "shape.weight":
+            assert torch.allclose(a[key], b[key], atol=1e-5), key
+    # word_shapes false: the embedding is not trained (here it keeps the loaded values).
+    assert torch.equal(a["shape.weight"], b["shape.weight"])
+
+
+def test_weights_from_before_word_shapes_load_with_a_zero_shape_embedding(
+    tiny_data: Path, tiny_encoder: Path, tmp_path: Path
+) -> None:
+    folder = train(tiny_config(tiny_data, tiny_encoder, epochs=1), tmp_path / "a", evaluate_all,
+                   progress=False, log=lambda _: None).model_dir  # fmt: skip
+    weights = torch.load(folder / "weights.pt", weights_only=True)
+    del weights["shape.weight"]
+    torch.save(weights, folder / "weights.pt")
+    model, _, _, _ = load_model(folder)
+    assert not model.shape.weight.any()
+    weights.pop("segment.bias")
+    torch.save(weights, folder / "weights.pt")
+    with pytest.raises(ValueError, match=r"segment\.bias"):
+        load_model(folder)
