@@ -156,9 +156,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     rows = [
         row for name in args.only for row in score(tagger, name, test_split(name, args.data_dir))
     ]
-    command = "python -m benchmarks.served_path " + " ".join(
-        sys.argv[1:] if argv is None else argv
-    )
+    command = "python -m benchmarks.served_path " + " ".join(sys.argv[1:] if argv is None else argv)
     text = render(rows, f"{tagger.info.name} {tagger.info.version}", command.strip())
     args.out.write_text(text, encoding="utf-8")
     print(text)

@@ -1,15 +1,18 @@
 """Merges concurrent requests into one model call, without waiting for a batch to fill.
 
 One thread owns the model. It takes the first request waiting, plus every other request
-queued by then (up to `max_docs`), tags them in one call and answers each. A lone request
-is run at once, so latency at low load is unchanged; under load (the last call merged
-several), it lingers a millisecond for more: 32 short sentences tag 10% faster each than
-16. ONNX Runtime is never called from two threads at a time, so its intra-op threads do not
-compete with each other for the cores.
+queued by then (up to `max_docs` documents and `max_cost` tokens: one huge request is not
+merged with small ones, whose answers would wait for it), tags them in one call and
+answers each. Requests cancelled before their call (a client that went away) are
+skipped. A lone request is run at once, so latency at low load is unchanged; under load
+(the last call merged several), it lingers a millisecond for more: 32 short sentences tag
+10% faster each than 16. ONNX Runtime is never called from two threads at a time, so its
+intra-op threads do not compete with each other for the cores.
 
 The thread is supervised: anything a model call raises, `BaseException`s included (a Rust
 tokenizer's panic is one), fails only the requests of that call; should the thread die
-all the same, the next `submit` starts a new one, so no request waits for a dead thread.
+all the same, the next `submit` (or readiness probe) starts a new one, so no request waits
+for a dead thread; if no thread can be started, `ready` is false and requests fail at once.
 """
 
 from __future__ import annotations
@@ -22,20 +25,31 @@ from concurrent.futures import Future
 from typing import Generic, TypeVar
 
 R = TypeVar("R")
+Unit = tuple[list[str], int, Future[list[R]]]  # texts, their cost, the caller's future
+
+
+def _chars(texts: list[str]) -> int:
+    return sum(map(len, texts))
 
 
 class Batcher(Generic[R]):
     def __init__(
         self, run: Callable[[list[str]], list[R]], max_docs: int = 64, name: str = "batcher",
-        linger: float = 0.001,
+        linger: float = 0.001, cost: Callable[[list[str]], int] = _chars,
+        max_cost: int | None = None,
     ) -> None:  # fmt: skip
         self._run = run
         self.max_docs = max_docs
+        self.cost = cost  # what a request costs a model call (the service: its tokens)
+        self.max_cost = max_cost
+        self.skipped = 0  # requests cancelled before their model call
+        self.broken: str | None = None  # why no model thread could be started
         # Under load (the last call merged several requests), wait this long for more to
         # arrive: bigger calls tag faster per document. A lone request never waits.
         self.linger = linger
         self._busy = False
-        self._queue: queue.SimpleQueue[tuple[list[str], Future[list[R]]]] = queue.SimpleQueue()
+        self._queue: queue.SimpleQueue[Unit[R]] = queue.SimpleQueue()
+        self._held: Unit[R] | None = None  # taken but over this call's cost: the next call's
         self._name = name
         self._lock = threading.Lock()
         self.restarts = 0  # threads started again after one died
@@ -52,6 +66,24 @@ class Batcher(Generic[R]):
         return self._thread.is_alive()
 
     @property
+    def ready(self) -> bool:
+        """A model thread runs, started again here if it died (readiness probes ask)."""
+        self._ensure_thread()
+        return self.broken is None
+
+    def _ensure_thread(self) -> None:
+        with self._lock:
+            if self._thread.is_alive():
+                return
+            try:
+                self._thread = self._start()
+            except RuntimeError as err:  # "can't start new thread": out of threads or memory
+                self.broken = f"the model thread could not be restarted: {err}"
+                return
+            self.restarts += 1
+            self.broken = None
+
+    @property
     def waiting_chars(self) -> int:
         """Characters queued for the model and not yet in a call: what a new request
         would wait behind (the service sheds load above a limit)."""
@@ -60,35 +92,51 @@ class Batcher(Generic[R]):
     def submit(self, texts: Sequence[str]) -> Future[list[R]]:
         """The results of `texts`, in order, once a model call has tagged them."""
         future: Future[list[R]] = Future()
+        texts = list(texts)
+        self._ensure_thread()
+        if self.broken is not None:
+            future.set_exception(RuntimeError(self.broken))
+            return future
         with self._lock:
-            self._waiting += sum(map(len, texts))
-        self._queue.put((list(texts), future))
-        with self._lock:
-            if not self._thread.is_alive():
-                self.restarts += 1
-                self._thread = self._start()
+            self._waiting += _chars(texts)
+        self._queue.put((texts, self.cost(texts), future))
         return future
 
-    def _take(self) -> list[tuple[list[str], Future[list[R]]]]:
-        units = [self._queue.get()]
-        docs = len(units[0][0])
+    def _next(self, wait: float | None) -> Unit[R]:
+        if self._held is not None:
+            unit, self._held = self._held, None
+            return unit
+        if wait is None or wait > 0:
+            return self._queue.get(timeout=wait)
+        return self._queue.get_nowait()
+
+    def _take(self) -> list[Unit[R]]:
+        units = [self._next(None)]
+        docs, cost = len(units[0][0]), units[0][1]
         deadline = time.monotonic() + (self.linger if self._busy else 0.0)
         while docs < self.max_docs:
             try:
-                wait = deadline - time.monotonic()
-                unit = self._queue.get(timeout=wait) if wait > 0 else self._queue.get_nowait()
+                unit = self._next(deadline - time.monotonic())
             except queue.Empty:
                 break
+            if self.max_cost is not None and cost + unit[1] > self.max_cost:
+                self._held = unit  # first in the next call: order is kept
+                break
             units.append(unit)
-            docs += len(unit[0])
+            docs, cost = docs + len(unit[0]), cost + unit[1]
         self._busy = len(units) > 1
         with self._lock:
-            self._waiting -= sum(len(t) for texts, _ in units for t in texts)
+            self._waiting -= sum(_chars(texts) for texts, _, _ in units)
         return units
 
     def _loop(self) -> None:
         while True:
-            units = [(texts, f) for texts, f in self._take() if f.set_running_or_notify_cancel()]
+            units = []
+            for texts, _, future in self._take():
+                if future.set_running_or_notify_cancel():
+                    units.append((texts, future))
+                else:
+                    self.skipped += 1
             if not units:
                 continue
             try:

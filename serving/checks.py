@@ -37,6 +37,9 @@ class ServiceSettings(BaseSettings):
     # Retry-After at once, instead of all waiting clients timing out (about a minute of
     # model time on 2 cores at news-prose speed).
     max_queued_chars: int = Field(2_000_000, ge=1)
+    # Tokens one model call may merge from concurrent requests (a request over it runs
+    # alone): a short request is never answered only after someone's 100,000 tokens.
+    call_tokens: int = Field(16_384, ge=1)
     token: SecretStr | None = None
     # `POST /reload` swaps the served model: closed unless a token guards it, or this is
     # set on a machine where everyone who can reach the port may do that.

@@ -16,6 +16,8 @@ anything sent is left unread.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import hashlib
 import hmac
 from collections.abc import Awaitable, Callable, MutableMapping
@@ -118,7 +120,8 @@ class RequestGuard:
                 check_tokens(scope["path"], self.count_tokens(texts), self.settings)
                 check_load(self.queued_chars(), self.settings)
                 scope = _as_json(scope)
-                receive = _replay(body, receive)
+                await _until_disconnect(self.app, scope, body, receive, send)
+                return
         except ApiError as err:
             await err.response(_challenge(err))(scope, receive, send)
             return
@@ -221,14 +224,43 @@ def _as_json(scope: Scope) -> Scope:
     return {**scope, "headers": [*headers, (b"content-type", b"application/json")]}
 
 
-def _replay(body: bytes, receive: Receive) -> Receive:
+async def _until_disconnect(
+    app: ASGIApp, scope: Scope, body: bytes, receive: Receive, send: Send
+) -> None:
+    """Run the tagging route with the body already read, and cancel it if the client goes
+    away first: its request then leaves the batcher's queue unrun (the model's time goes
+    to clients still waiting) instead of being tagged for no one."""
+    gone = asyncio.Event()
     sent = False
 
     async def replay() -> Message:
         nonlocal sent
-        if sent:
-            return await receive()
-        sent = True
-        return {"type": "http.request", "body": body, "more_body": False}
+        if not sent:
+            sent = True
+            return {"type": "http.request", "body": body, "more_body": False}
+        await gone.wait()  # the watcher below owns the real receive
+        return {"type": "http.disconnect"}
 
-    return replay
+    async def watch() -> None:
+        while (await receive())["type"] != "http.disconnect":
+            pass
+        gone.set()
+
+    route = asyncio.ensure_future(app(scope, replay, send))
+    watcher = asyncio.ensure_future(watch())
+    try:
+        await asyncio.wait({route, watcher}, return_when=asyncio.FIRST_COMPLETED)
+        if route.done():
+            route.result()  # the route's own error, if any, goes up as before
+            return
+        route.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await route
+        # Answer the closed connection all the same (the server drops it): BentoML's
+        # timeout middleware around us waits for a response before it lets the request go.
+        with contextlib.suppress(Exception):
+            await send({"type": "http.response.start", "status": 499, "headers": []})
+            await send({"type": "http.response.body", "body": b""})
+    finally:
+        route.cancel()
+        watcher.cancel()

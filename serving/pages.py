@@ -14,6 +14,7 @@ from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse, Response
 from starlette.routing import Route
 
+from serving.batcher import Batcher
 from serving.checks import ApiError, ServiceSettings
 from serving.schema import label_lists
 from serving.tagger import Tagger
@@ -38,6 +39,7 @@ class Running(Protocol):
 
     tagger: Tagger
     settings: ServiceSettings
+    batcher: Batcher[Any]
 
     def reload_model(self) -> dict[str, Any]:
         """Load the model again (blocking); raises ApiError with the old one still served."""
@@ -66,6 +68,7 @@ def describe(tagger: Tagger, settings: ServiceSettings) -> dict[str, Any]:
             "max_total_chars": settings.max_total_chars,
             "max_tokens": settings.max_tokens,
             "max_queued_chars": settings.max_queued_chars,
+            "call_tokens": settings.call_tokens,
         },
     }
 
@@ -80,7 +83,10 @@ def web(current: Callable[[], Running]) -> Starlette:
 
     async def metadata(_: Request) -> Response:
         svc = current()
-        return JSONResponse(describe(svc.tagger, svc.settings))
+        b = svc.batcher
+        queue = {"waiting_chars": b.waiting_chars, "skipped_cancelled": b.skipped,
+                 "thread_restarts": b.restarts}  # fmt: skip
+        return JSONResponse(describe(svc.tagger, svc.settings) | {"queue": queue})
 
     async def reload(_: Request) -> Response:
         svc = current()

@@ -333,7 +333,11 @@ class ConflictTagger:
         self._reload_lock = threading.Lock()
         # Every route tags through one thread that merges concurrent requests (batcher.py);
         # it reads `self.tagger` per call, so a reload takes effect at the next call.
-        self.batcher: Batcher[Result] = Batcher(lambda texts: self.tagger.tag(texts))
+        self.batcher: Batcher[Result] = Batcher(
+            lambda texts: self.tagger.tag(texts),
+            cost=lambda texts: self.tagger.count_tokens(texts),
+            max_cost=self.settings.call_tokens,
+        )
         logger.info("serving %s %s", self.tagger.info.name, self.tagger.info.version)
 
     def reload_model(self) -> dict[str, Any]:
@@ -403,6 +407,10 @@ class ConflictTagger:
     def pass_reference_to_workers() -> None:
         """In the main process, before workers start: the reference `/reload` follows."""
         os.environ.setdefault(RELOAD_ENV, MODEL_REF)
+
+    def __is_ready__(self) -> bool:
+        """BentoML's `/readyz`: unready while no model thread can run (batcher.py)."""
+        return self.batcher.ready
 
     async def _tagged(self, texts: list[str]) -> list[Result]:
         return await asyncio.wrap_future(self.batcher.submit(texts))

@@ -132,3 +132,67 @@ def test_a_dead_model_thread_is_started_again() -> None:
     assert not batcher.alive
     assert batcher.submit(["b"]).result(5) == ["B"]
     assert batcher.alive and batcher.restarts == 1
+
+
+def test_tokens_bound_a_call_and_a_large_request_runs_alone() -> None:
+    calls: list[list[str]] = []
+    gate = threading.Event()
+
+    def run(texts: list[str]) -> list[int]:
+        calls.append(texts)
+        gate.wait(5)
+        return [len(t) for t in texts]
+
+    batcher = Batcher(run, max_cost=10)  # cost: characters, as the service's is tokens
+    held = batcher.submit(["a"])
+    time.sleep(0.05)
+    futures = [batcher.submit([t]) for t in ("x" * 5, "y" * 4, "z" * 20, "w" * 3)]
+    gate.set()
+    assert held.result(5) == [1]
+    assert [f.result(5) for f in futures] == [[5], [4], [20], [3]]
+    assert calls == [["a"], ["x" * 5, "y" * 4], ["z" * 20], ["w" * 3]]
+
+
+def test_a_request_cancelled_before_its_call_costs_no_model_time() -> None:
+    seen: list[str] = []
+    gate = threading.Event()
+
+    def run(texts: list[str]) -> list[str]:
+        seen.extend(texts)
+        gate.wait(5)
+        return texts
+
+    batcher = Batcher(run)
+    held = batcher.submit(["held"])
+    time.sleep(0.05)
+    gone = batcher.submit(["gone"])  # its client disconnects: the service cancels it
+    assert gone.cancel()
+    kept = batcher.submit(["kept"])
+    gate.set()
+    assert held.result(5) == ["held"] and kept.result(5) == ["kept"]
+    assert seen == ["held", "kept"] and batcher.skipped == 1
+
+
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnhandledThreadExceptionWarning")
+def test_without_a_model_thread_requests_fail_at_once_and_it_is_not_ready() -> None:
+    batcher = Batcher(lambda texts: texts)
+    original = batcher._take
+
+    def dying() -> list[tuple[list[str], int, object]]:
+        raise SystemExit
+
+    batcher._take = dying  # type: ignore[method-assign]
+    batcher.submit(["wake"]).cancel()
+    batcher._thread.join(5)
+
+    def no_threads() -> threading.Thread:
+        raise RuntimeError("can't start new thread")
+
+    start = batcher._start
+    batcher._start = no_threads  # type: ignore[method-assign]
+    assert not batcher.ready
+    with pytest.raises(RuntimeError, match="could not be restarted: can't start new thread"):
+        batcher.submit(["a"]).result(1)
+    batcher._start, batcher._take = start, original  # type: ignore[method-assign]
+    assert batcher.ready
+    assert batcher.submit(["b"]).result(5) == ["b"]

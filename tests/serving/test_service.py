@@ -173,8 +173,9 @@ def test_metadata(client: TestClient, artifact: Path) -> None:
     assert "dev" in body["metrics"]
     assert body["limits"] == {
         "max_chars": 500, "max_docs": 3, "max_total_chars": 1000, "max_tokens": 600,
-        "max_queued_chars": 2_000_000,
+        "max_queued_chars": 2_000_000, "call_tokens": 16_384,
     }  # fmt: skip
+    assert body["queue"] == {"waiting_chars": 0, "skipped_cancelled": 0, "thread_restarts": 0}
     check_model_headers(r, m["version"])
 
 
@@ -564,6 +565,32 @@ def test_real_server(server: Server, artifact: Path) -> None:
         # Every GET address the README gives answers on the real server.
         for path in readme_get_paths():
             assert http.get(path).status_code == 200, path
+
+
+def test_a_client_that_goes_away_costs_no_model_time(server: Server) -> None:
+    """While the model is busy, a request whose client disconnects leaves the queue unrun."""
+    import socket
+    from urllib.parse import urlsplit
+
+    busy = {"texts": ["Rebels shelled Kayes near the camp at dawn. " * 450] * 2}
+    address = urlsplit(server.url)
+    with httpx.Client(base_url=server.url, timeout=120) as http, ThreadPoolExecutor(4) as pool:
+        before = http.get("/metadata").json()["queue"]["skipped_cancelled"]
+        # Several calls' worth of work (each request is over CONFLICT_TAGGER_CALL_TOKENS).
+        jobs = [pool.submit(http.post, "/tag_batch", json=busy) for _ in range(2)]
+        time.sleep(0.5)
+        body = json.dumps({"text": "Police arrested two men in Kayes."}).encode()
+        with socket.create_connection((address.hostname, address.port)) as raw:
+            raw.sendall(
+                b"POST /tag HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                + f"Content-Length: {len(body)}\r\n\r\n".encode()
+                + body
+            )
+            time.sleep(0.3)  # the request is read and queued behind the busy model
+        assert not any(j.done() for j in jobs), "the model was not busy long enough"
+        assert all(j.result().status_code == 200 for j in jobs)
+        after = http.get("/metadata").json()["queue"]["skipped_cancelled"]
+    assert after == before + 1
 
 
 def readme_get_paths() -> list[str]:
