@@ -36,11 +36,23 @@ def retrain(
     dev_percent: Annotated[
         int, typer.Option(min=1, max=90, help="Share of new texts kept for the dev slice.")
     ] = 20,
+    min_slice: Annotated[
+        int,
+        typer.Option(
+            min=1,
+            help="Fewest dev corrections in each half of the dev slice: one picks the "
+            "candidate's epoch and thresholds, the other is the gate's alone.",
+        ),
+    ] = 2,
     weight: Annotated[
         float, typer.Option(help="How often a correction is drawn per epoch (1: like any record).")
     ] = 3.0,
     margin: Annotated[
-        float, typer.Option(help="Largest drop allowed on a dataset's dev figure (0.01: 1 point).")
+        float,
+        typer.Option(
+            help="Largest drop allowed on a dataset's dev figure (0.01: 1 point), "
+            "against production and the lineage's first model."
+        ),
     ] = 0.01,
     min_gain: Annotated[
         float, typer.Option(help="The gain needed on the new data's dev slice (strictly more).")
@@ -54,7 +66,7 @@ def retrain(
     ] = None,
     progress: Annotated[bool, typer.Option(help="Show training progress bars.")] = True,
 ) -> None:
-    """Import, validate, merge, train, export, evaluate, gate, register and promote; steps
+    """Import, validate, merge, slice, train, export, evaluate, gate, register and promote; steps
     whose inputs did not change are skipped. Extra `--section.key value` pairs override the
     recipe. Exits 2 when the gate rejects the candidate."""
     from training.corrections import CorrectionsError
@@ -64,7 +76,7 @@ def retrain(
 
     options = RetrainOptions(
         new=new, work=work, config=config, overrides=list(ctx.args), parent=parent,
-        text_field=text_field, dev_percent=dev_percent, weight=weight,
+        text_field=text_field, dev_percent=dev_percent, min_slice=min_slice, weight=weight,
         rules=GateRules(margin=margin, min_gain=min_gain), promote=promote,
         reload_url=reload_url, token=os.environ.get("CONFLICT_TAGGER_TOKEN") or None,
         progress=progress,

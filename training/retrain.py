@@ -4,15 +4,17 @@ A chain of the project's own commands, each a step with declared inputs and outp
 (training/pipeline.py), so a rerun skips what did not change and an interrupted run
 continues (training itself resumes from its checkpoints):
 
-import → validate → merge → train → export (fuse, quantize, parity) → evaluate → gate →
-register → promote
+import → validate → merge → slice → train → export (fuse, quantize, parity) → evaluate →
+gate → register → promote
 
 Everything lives in one work folder: the accumulated corrections (`corrections/`, every
-round's records, each text once, with its own dev slice), one folder per candidate
-(`candidates/<key>/`, keyed by the config and the corrections, so an older candidate is never
-overwritten) holding the training run, the artifact, `evaluation.json`, `gate.md` and
-`gate.json`, and the step records (`steps/`). The gate compares the candidate with the model in
-production on the same dev records, through the graphs each serves.
+round's records, each text once, with its own dev slice), that dev slice cut in two
+(`slices/select/`, what training reads, and `slices/gate.jsonl`, which only the gate reads),
+one folder per candidate (`candidates/<key>/`, keyed by the config and the corrections, so an
+older candidate is never overwritten) holding the training run, the artifact,
+`evaluation.json`, `gate.md` and `gate.json`, and the step records (`steps/`). The gate
+compares the candidate with the model in production and with the lineage's first model (the
+one these retrainings started from) on the same dev records, through the graphs each serves.
 """
 
 from __future__ import annotations
@@ -26,7 +28,8 @@ from typing import Any
 from serving.artifact import INTEGRITY, Artifact, seal, verify
 from serving.registry import PRODUCTION, RegistryError
 from training.config import CORRECTIONS, Config, apply_override, load_config, parse_overrides
-from training.gate import GateResult, GateRules, decide
+from training.corrections.slices import MIN_SLICE
+from training.gate import FirstModel, GateResult, GateRules, decide
 from training.pipeline import Step, StepRecord, fingerprint, run_step
 
 Log = Callable[[str], None]
@@ -41,6 +44,7 @@ class RetrainOptions:
     parent: str = PRODUCTION  # the model the candidate must beat
     text_field: str = "text"
     dev_percent: int = 20
+    min_slice: int = MIN_SLICE  # dev corrections each slice (select, gate) needs at least
     weight: float = 3.0  # how often a correction is drawn per epoch, relative to its count
     rules: GateRules = field(default_factory=GateRules)
     promote: bool = True
@@ -72,25 +76,66 @@ def find_parent(ref: str) -> Artifact | None:
         raise ValueError(f"cannot read the parent model {ref!r}: {err}") from None
 
 
-def pinned_parent(artifact_dir: Path, parent: Artifact | None, log: Log) -> Artifact | None:
+def _recorded_lineage(artifact_dir: Path) -> dict[str, Any]:
+    """An exported candidate's lineage; the export step verifies the artifact's files."""
+    manifest = artifact_dir / "manifest.json"
+    if not manifest.is_file():
+        return {}
+    return json.loads(manifest.read_text(encoding="utf-8")).get("lineage") or {}
+
+
+def pinned_parent(
+    artifact_dir: Path, parent: Artifact | None, parent_tag: str | None, log: Log
+) -> tuple[Artifact | None, str | None]:
     """A candidate is always judged against the model it was made to replace: after its
     promotion, a rerun would otherwise compare it with itself."""
     from serving import registry
 
-    manifest = artifact_dir / "manifest.json"
-    if not manifest.is_file():
-        return parent
-    # Only the lineage is read here; the export step verifies the artifact's files.
-    lineage = json.loads(manifest.read_text(encoding="utf-8")).get("lineage") or {}
-    recorded = lineage.get("parent") or {}
+    recorded = _recorded_lineage(artifact_dir).get("parent") or {}
     tag = recorded.get("tag")
     if not tag or (parent is not None and parent.version == recorded.get("version")):
-        return parent
+        return parent, parent_tag
     log(f"this candidate was made to replace {tag}: comparing with it, as before")
     try:
-        return registry.resolve(tag)
+        return registry.resolve(tag), tag
     except RegistryError as err:
         raise ValueError(f"the model this candidate was made to replace is gone: {err}") from None
+
+
+def first_model(
+    artifact_dir: Path, parent: Artifact | None, parent_tag: str | None
+) -> dict[str, Any] | None:
+    """The lineage's first model ({version, tag}): the one the chain of retrainings started
+    from, as the candidate or its parent recorded it; the parent itself in the first round."""
+    recorded = _recorded_lineage(artifact_dir).get("first")
+    if recorded or parent is None:
+        return recorded or None
+    inherited = (parent.manifest.get("lineage") or {}).get("first")
+    return dict(inherited) if inherited else {"version": parent.version, "tag": parent_tag}
+
+
+def load_first(first: dict[str, Any] | None, parent: Artifact | None) -> Artifact | None:
+    """The first model's artifact, to score on the gate's records; None when it is the
+    parent (scored anyway) or there is none. Found by its tag, else by its version."""
+    from serving import registry
+
+    if first is None or (parent is not None and first["version"] == parent.version):
+        return None
+    tags = [str(first.get("tag"))]
+    tags += [m.tag for m in registry.list_models() if m.artifact_version == first["version"]]
+    for tag in tags:
+        try:
+            found = registry.resolve(tag)
+        except RegistryError:
+            continue
+        if found.version == first["version"]:
+            return found
+    raise ValueError(
+        f"the lineage's first model {first['version']} (tag {first.get('tag')}) is not in the "
+        "registry: the gate scores it again on each round's records, so that drops within "
+        "the margin cannot add up over rounds. Register it again (conflict-tagger models "
+        "register ARTIFACT)"
+    )
 
 
 def candidate_config(
@@ -116,11 +161,16 @@ def candidate_config(
     return Config.model_validate(raw)
 
 
-def _dev_records(config: Config) -> dict[str, Any]:
+def _gate_records(config: Config, gate_file: Path) -> dict[str, Any]:
+    """The built-in collections' dev records, and the corrections' gate slice in place of
+    the select slice the candidate was chosen on."""
+    from training.corpus.jsonlines import read_records
     from training.train import load_records
 
     dev = load_records(config)["dev"]
-    return {name: dev[name] for name in config.data.dev}
+    out = {name: dev[name] for name in config.data.dev if name != CORRECTIONS}
+    out[CORRECTIONS] = [r for _, r in read_records(gate_file)]
+    return out
 
 
 def _figures(artifact: Artifact, dev: dict[str, Any]) -> tuple[dict[str, Any], str]:
@@ -149,7 +199,12 @@ def retrain(options: RetrainOptions, log: Log = print) -> RetrainResult:
     from training.corpus.build import convert_all, write_jsonl
     from training.corpus.jsonlines import read_records, validate_jsonl
     from training.corpus.sources import data_dir as locate
-    from training.corrections import CorrectionsError, merge_corrections, read_corrections
+    from training.corrections import (
+        CorrectionsError,
+        merge_corrections,
+        read_corrections,
+        split_dev,
+    )
     from training.evaluate import evaluate_all
     from training.export import ExportOptions, export
     from training.train import train
@@ -162,10 +217,11 @@ def retrain(options: RetrainOptions, log: Log = print) -> RetrainResult:
         )  # fmt: skip
     work = options.work
     state, corrections = work / "steps", work / "corrections"
+    select, gate_file = work / "slices" / "select", work / "slices" / "gate.jsonl"
     imported = work / "imported.jsonl"
     parent = find_parent(options.parent)
     parent_tag = options.parent if options.parent != PRODUCTION else registry.production()
-    config = candidate_config(options, parent, corrections)
+    config = candidate_config(options, parent, select)  # training never sees the gate slice
     steps: list[StepRecord] = []
 
     def step(s: Step) -> dict[str, Any]:
@@ -217,21 +273,34 @@ def retrain(options: RetrainOptions, log: Log = print) -> RetrainResult:
         [corrections / "train.jsonl"], do_merge,
     ))  # fmt: skip
 
-    key = fingerprint({"config": config.digest(), "corrections": fingerprint(corrections)})[:12]
+    def do_slice() -> dict[str, Any]:
+        slices = split_dev(corrections, select, gate_file, options.min_slice, options.dev_percent)
+        log(f"  dev corrections: {slices.select} select, {slices.gate} gate ({slices.rule})")
+        return slices.as_json()
+
+    slices = step(Step(
+        "slice", {"corrections": corrections, "min_slice": options.min_slice},
+        [select / "train.jsonl", select / "dev.jsonl", gate_file], do_slice,
+    ))  # fmt: skip
+
+    key = fingerprint({"config": config.digest(), "corrections": fingerprint(select)})[:12]
     folder = work / "candidates" / key
     run_dir, artifact_dir = folder / "run", folder / "artifact"
-    parent = pinned_parent(artifact_dir, parent, log)
+    parent, parent_tag = pinned_parent(artifact_dir, parent, parent_tag, log)
+    first = first_model(artifact_dir, parent, parent_tag)
+    first_artifact = load_first(first, parent)
 
     def do_train() -> dict[str, Any]:
         result = train(config, run_dir, evaluate_all, progress=options.progress, log=log)
         return {"best_dev_score": result.best_score, "epochs": result.epochs_run,
                 "minutes": round(result.seconds / 60, 1), "run": str(run_dir)}  # fmt: skip
 
-    step(Step("train", {"config": config.digest(), "corrections": corrections},
+    step(Step("train", {"config": config.digest(), "corrections": select},
               [run_dir / "finished.json"], do_train))  # fmt: skip
 
     lineage = {
         "parent": None if parent is None else {"version": parent.version, "tag": parent_tag},
+        "first": first,
         "data_added": {"files": imports["files"], **merged},
         "config": str(options.config) if options.config else "the parent's own",
         "overrides": options.overrides,
@@ -253,11 +322,18 @@ def retrain(options: RetrainOptions, log: Log = print) -> RetrainResult:
     candidate = verify(artifact_dir)
 
     def do_evaluate() -> dict[str, Any]:
-        dev = _dev_records(config)
+        # Every model on the same records: the baselines are scored again, never taken
+        # from another round's (or another slice's) figures.
+        dev = _gate_records(config, gate_file)
         new, new_precision = _figures(candidate, dev)
         old, old_precision = _figures(parent, dev) if parent is not None else (None, None)
-        blob = {"candidate": new, "production": old,
-                "precision": {"candidate": new_precision, "production": old_precision},
+        held, held_precision = (
+            _figures(first_artifact, dev) if first_artifact is not None else (None, None)
+        )
+        blob = {"candidate": new, "production": old, "first": held,
+                "first_model": first, "slices": slices,
+                "precision": {"candidate": new_precision, "production": old_precision,
+                              "first": held_precision},
                 "records": {name: len(recs) for name, recs in dev.items()}}  # fmt: skip
         _write(folder / "evaluation.json", json.dumps(blob, indent=2) + "\n")
         return {"records": blob["records"], "precision": blob["precision"]}
@@ -265,7 +341,7 @@ def retrain(options: RetrainOptions, log: Log = print) -> RetrainResult:
     step(Step(
         "evaluate", {"candidate": candidate.version,
                      "production": None if parent is None else parent.version,
-                     "config": config.digest(), "corrections": corrections},
+                     "first": first, "config": config.digest(), "gate": gate_file},
         [folder / "evaluation.json"], do_evaluate,
     ))  # fmt: skip
 
@@ -273,6 +349,7 @@ def retrain(options: RetrainOptions, log: Log = print) -> RetrainResult:
     gate = decide(
         evaluation["production"], evaluation["candidate"], candidate.manifest["parity"],
         options.rules, (None if parent is None else parent.version, candidate.version),
+        _first(evaluation), evaluation.get("slices"),
     )  # fmt: skip
 
     def do_gate() -> dict[str, Any]:
@@ -313,6 +390,13 @@ def retrain(options: RetrainOptions, log: Log = print) -> RetrainResult:
             "conflict-tagger models promote TAG"
         )
     return RetrainResult(gate, artifact_dir, folder / "gate.md", tag, promoted, steps)
+
+
+def _first(evaluation: dict[str, Any]) -> FirstModel | None:
+    first = evaluation.get("first_model")
+    if not first:
+        return None
+    return FirstModel(first["version"], first.get("tag"), evaluation.get("first"))
 
 
 def _export_summary(manifest: dict[str, Any]) -> dict[str, Any]:
