@@ -152,3 +152,16 @@ def test_the_serving_install_alone_imports_the_service_and_the_labeler(tmp_path:
     assert done.returncode == 0, done.stderr[-3000:]
     shown = subprocess.run([str(python), "-m", "pip", "show", "torch"], capture_output=True)
     assert shown.returncode != 0  # torch is not installed at all
+
+
+def test_a_document_gets_the_same_tags_alone_and_among_strangers(tagger: Tagger) -> None:
+    """At the served precision, batch-mates must not change a document's result: the
+    service merges concurrent requests into one call (serving/batcher.py)."""
+    article = (project_root() / "data" / "samples" / "article.txt").read_text(encoding="utf-8")
+    docs = [article, "Rebels fired rockets at Kayes.", article[:700],
+            "Police arrested 12 protesters in Nairobi on Monday. " * 30]  # fmt: skip
+    strangers = ["Turkish F-16 jets struck PKK positions in northern Iraq on Sunday.",
+                 "x " * 600, article[300:2000], "Peace talks resumed in Doha."]  # fmt: skip
+    alone = [tagger.tag([d])[0].model_dump_json() for d in docs]
+    merged = tagger.tag([*strangers[:2], *docs, *strangers[2:]])[2:-2]
+    assert [m.model_dump_json() for m in merged] == alone
