@@ -319,13 +319,24 @@ def store_fp16(fp32: Path, out: Path, min_elements: int = 1024) -> int:
     return converted
 
 
-def dev_curve(model_dir: Path) -> list[dict[str, float]]:
-    """Mean dev score per epoch from the run's log (RUN/metrics.jsonl beside RUN/model)."""
+def dev_curve(model_dir: Path) -> list[dict[str, Any]]:
+    """Mean dev score per epoch from the run's log (RUN/metrics.jsonl beside RUN/model),
+    after the curve of the run it started from (`model.init_from`), each named by its run."""
+    meta = json.loads((model_dir / "training.json").read_text(encoding="utf-8"))
+    start = meta.get("config", {}).get("model", {}).get("init_from")
+    earlier: list[dict[str, Any]] = []
+    if start:
+        folder = Path(start) if Path(start).is_absolute() else project_root() / start
+        if (folder / "training.json").is_file():
+            earlier = dev_curve(folder)
     log = model_dir.parent / "metrics.jsonl"
     if not log.is_file():
-        return []
+        return earlier
     entries = [json.loads(line) for line in log.read_text(encoding="utf-8").splitlines() if line]
-    return [{"epoch": e["epoch"], "dev_score": e["dev_score"]} for e in entries]
+    run = model_dir.parent.name
+    return earlier + [
+        {"run": run, "epoch": e["epoch"], "dev_score": e["dev_score"]} for e in entries
+    ]
 
 
 def code_version() -> dict[str, str]:

@@ -76,16 +76,21 @@ def _release(manifest: dict[str, Any]) -> list[str]:
     if curve:
         lines += [
             "## Training curve",
-            "Mean dev score (the mean of each dev collection's main figure) after each epoch:",
+            "Mean dev score (the mean of each dev collection's main figure) after each epoch,",
+            "per run (a later run starts from the earlier one's best weights):",
             "",
-            "| epoch | dev score |",
-            "|---|---|",
-            *(f"| {c['epoch']} | {100 * c['dev_score']:.1f} |" for c in curve),
+            "| run | epoch | dev score |",
+            "|---|---|---|",
+            *(
+                f"| {c.get('run', '-')} | {c['epoch']} | {100 * c['dev_score']:.1f} |"
+                for c in curve
+            ),
             "",
         ]
     lines += [
         "## Rebuild",
-        f"`{rel['rebuild']}` (train with `configs/release.yaml`, export, score, release);",
+        f"`{rel['rebuild']}` (train `configs/release.yaml`, then `configs/release-continue.yaml`",
+        "from its weights, export, score, release);",
         "resumable: rerun it after an interruption.",
         "",
         "## Changelog",
