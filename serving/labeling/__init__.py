@@ -4,10 +4,13 @@
 
 Every input field passes through unchanged; the output adds `tags`, the `Result` as JSON
 (a JSON string column in Parquet), replacing any input field of that name. A record that
-cannot be tagged (no usable text, invalid JSON, a malformed CSV row, a tagging error,
-fields that do not fit the Parquet schema) goes to the errors file with its line or row
-number, its id and the reason, so `records_out + failed == records_in` always holds.
-An interrupted run resumes when rerun with the same settings (see checkpoint.py).
+cannot be read or tagged (no usable text, invalid or too deeply nested JSON, a malformed
+CSV row, invalid UTF-8, a CSV quote never closed, a cut-off .gz tail, anything the tagger
+raises, a text that kills its worker process, fields that do not fit the Parquet schema)
+goes to the errors file with its line or row number, its id and the reason, and the run
+goes on, so `records_out + failed == records_in` always holds. An interrupted run resumes
+when rerun with the same settings and an unchanged input (see checkpoint.py); one labeler
+at a time writes an output (lock.py).
 `label_with_ray(job, RayOptions(...))` does the same on a Ray cluster (ray_engine.py).
 """
 

@@ -5,7 +5,9 @@ file were at that point. It is replaced atomically after both are fsync'd (a com
 a rerun truncates them to the committed lengths and skips the committed records: a killed
 run (even SIGKILL) loses at most one commit's work and never duplicates a record. A rerun
 must have the same identity (settings and input) as the recorded run, so that its output
-continues the same one; only `workers` may change, as it does not change the output.
+continues the same one; only `workers` may change, as it does not change the output. Each
+commit also records a hash of the input bytes read so far (input_hash.py), which a resumed
+run checks first: an edit anywhere in what was labeled refuses the resume.
 """
 
 from __future__ import annotations
@@ -19,11 +21,12 @@ from typing import Any
 
 from serving.artifact import Artifact
 from serving.labeling.files import read_json, write_json
+from serving.labeling.input_hash import PrefixHash
 from serving.labeling.job import Format, LabelingError, LabelJob, Summary
 from serving.labeling.readers import Cursor
 from serving.tagger import RuntimeSettings
 
-CHECKPOINT_VERSION = 1
+CHECKPOINT_VERSION = 2  # 2: input_hash, and CSV cursors with lines and bytes
 FINGERPRINT_BYTES = 1 << 20
 
 
@@ -38,6 +41,7 @@ class State:
     records_out: int = 0
     failed: int = 0
     seconds: float = 0.0
+    input_hash: tuple[int, str] | None = None  # (bytes, sha256) of the input read so far
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -49,10 +53,12 @@ class State:
             "records_out": self.records_out,
             "failed": self.failed,
             "seconds": self.seconds,
+            "input_hash": list(self.input_hash) if self.input_hash else None,
         }
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> State:
+        hashed = data["input_hash"]
         return cls(
             identity=data["identity"],
             cursor=Cursor(*data["cursor"]),
@@ -61,6 +67,7 @@ class State:
             records_out=int(data["records_out"]),
             failed=int(data["failed"]),
             seconds=float(data["seconds"]),
+            input_hash=(int(hashed[0]), str(hashed[1])) if hashed else None,
         )
 
 
@@ -68,7 +75,7 @@ def _beside(out: Path, suffix: str) -> Path:
     return out.with_name(out.name + suffix)
 
 
-def _progress_path(out: Path) -> Path:
+def progress_path(out: Path) -> Path:
     return _beside(out, ".progress.json")
 
 
@@ -86,7 +93,8 @@ def errors_path(job: LabelJob) -> Path:
 
 def fingerprint(path: Path) -> str:
     """Size and sha256 of the first and last MiB: cheap on huge files, and catches the
-    usual ways an input changes (appended, rewritten, replaced)."""
+    usual ways an input changes (appended, rewritten, replaced). An edit in between is
+    caught on resume by the checkpoint's input_hash (a finished job is not read again)."""
     size = path.stat().st_size
     h = hashlib.sha256(str(size).encode())
     with path.open("rb") as f:
@@ -156,10 +164,17 @@ def finished(job: LabelJob, errors: Path, ident: dict[str, Any], model: str) -> 
 
 def start(job: LabelJob, fmt: Format, errors: Path, ident: dict[str, Any]) -> State:
     """The committed state of an unfinished run to resume, or a fresh one."""
-    progress = _progress_path(job.output)
+    progress = progress_path(job.output)
     saved = read_json(progress)
     if saved is not None:
-        if saved.get("version") != CHECKPOINT_VERSION or saved.get("identity") != ident:
+        if saved.get("version") != CHECKPOINT_VERSION:
+            raise LabelingError(
+                f"{job.output} holds an unfinished run of another version of the labeler "
+                f"(checkpoint version {saved.get('version')}, this one reads "
+                f"{CHECKPOINT_VERSION}): delete {job.output}, {progress.name} and "
+                f"{errors.name} to start over"
+            )
+        if saved.get("identity") != ident:
             why = _mismatch(saved.get("identity", {}), ident)
             raise LabelingError(
                 f"{job.output} holds an unfinished run with other settings ({why}): rerun "
@@ -181,8 +196,22 @@ def start(job: LabelJob, fmt: Format, errors: Path, ident: dict[str, Any]) -> St
     return state
 
 
+def check_input(job: LabelJob, errors: Path, state: State, prefix: PrefixHash) -> None:
+    """Refuse to resume if the input bytes the committed records came from changed."""
+    if state.input_hash is None:
+        return
+    size, digest = state.input_hash
+    if prefix.advance(size) != (size, digest):
+        raise LabelingError(
+            f"{job.input} changed since the unfinished run in {job.output} read it (its first "
+            f"{size} bytes, which that run labeled, differ now): rerun with the file as it was "
+            f"to resume, or delete {job.output}, {progress_path(job.output).name} and "
+            f"{errors.name} to start over"
+        )
+
+
 def save(out: Path, state: State) -> None:
-    write_json(_progress_path(out), state.to_json())
+    write_json(progress_path(out), state.to_json())
 
 
 def finish(job: LabelJob, fmt: Format, summary: Summary, ident: dict[str, Any]) -> None:
@@ -206,5 +235,5 @@ def finish(job: LabelJob, fmt: Format, summary: Summary, ident: dict[str, Any]) 
 
 
 def _remove_leftovers(out: Path) -> None:
-    _progress_path(out).unlink(missing_ok=True)
+    progress_path(out).unlink(missing_ok=True)
     shutil.rmtree(parts_path(out), ignore_errors=True)

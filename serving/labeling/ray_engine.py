@@ -53,6 +53,7 @@ from typing import Any
 from serving.artifact import MANIFEST, Artifact, verify
 from serving.labeling import arrow, checkpoint
 from serving.labeling.job import Format, LabelingError, LabelJob, Summary
+from serving.labeling.lock import output_lock
 from serving.labeling.pool import Outcome, available_cores, tag_texts
 from serving.labeling.readers import Reader
 from serving.labeling.run import _Run, _Unit, plan_job, resume
@@ -82,6 +83,11 @@ def label_with_ray(
 ) -> Summary:
     """Tag every record of the input into `job.output` with Ray; the output, errors file
     and summary are those of `label_file(job)`."""
+    with output_lock(job.output):
+        return _label_with_ray(job, options, log)
+
+
+def _label_with_ray(job: LabelJob, options: RayOptions, log: Callable[[str], None]) -> Summary:
     ray = import_ray()
     if options.cpus_per_actor < 1 or (options.actors is not None and options.actors < 1):
         raise LabelingError("actors and cpus_per_actor must be at least 1")
@@ -169,8 +175,7 @@ class _RayRun(_Run):
             ) from None
         finally:
             bar.close()
-            self.sink.close()
-            self.errors.close()
+            self.files.close()
         return self._finish()
 
     def _tagged(

@@ -1,10 +1,11 @@
 """Ray Data's read for `--engine ray`: the input file as a stream of the local labeler's units.
 
-One read task streams the file (Ray opens it: a local path or any URI pyarrow knows; gzip
-by name) through the local reader's record logic: JSONL split at b"\\n" only and numbered
-as readers.py numbers it (blank lines count as lines, not records; a line that is not a
-JSON object is a record with its problem, not a failed read), CSV with every cell a string
-and malformed rows reported in their place, Parquet batch by batch. It then checks the
+One read task streams the file (Ray opens it: a local path or any URI pyarrow knows)
+through the local reader's record logic: JSONL split at b"\\n" only and numbered as
+readers.py numbers it (blank lines count as lines, not records; a line that is not a JSON
+object is a record with its problem, not a failed read), .gz decompressed by Python's gzip
+as the local reader does (so a cut-off tail ends at the same line), CSV through
+csv_input.py, Parquet batch by batch. It then checks the
 texts and cuts units with run.py's `units`, as the local engine does, so every unit that
 reaches a tagging actor is one the local engine would tag. Each unit travels as one row (a pickled
 `_Unit`), so Ray can give units to actors one at a time but never split one.
@@ -14,6 +15,7 @@ Imports ray: only the Ray engine imports this module.
 
 from __future__ import annotations
 
+import gzip
 import pickle
 from collections.abc import Iterator
 from pathlib import Path
@@ -22,15 +24,15 @@ from typing import Any
 from ray.data.datasource import FileBasedDatasource
 
 from serving.labeling import arrow
+from serving.labeling.csv_input import csv_rows, header_names
 from serving.labeling.job import LabelingError, LabelJob
 from serving.labeling.readers import (
     ARROW_BATCH_ROWS,
     Cursor,
     Reader,
     Record,
-    _csv_parse_options,
-    _csv_read_options,
-    _csv_rows,
+    csv_records,
+    gzip_lines,
     input_kind,
     jsonl_lines,
 )
@@ -63,14 +65,19 @@ class UnitSource(FileBasedDatasource):
     def _open_input_source(self, filesystem: Any, path: str, **open_args: Any) -> Any:
         if self.kind == "parquet":  # Parquet needs random access, not a stream
             return filesystem.open_input_file(path)
-        return super()._open_input_source(filesystem, path, **open_args)
+        # Not Ray's inferred compression: .gz is decompressed in _read_stream, by Python's
+        # gzip as locally (pyarrow's drops the last MiB or so before a cut-off tail).
+        return filesystem.open_input_stream(path, compression=None)
 
     def _read_stream(self, f: Any, path: str) -> Iterator[Any]:
         pa = arrow.pyarrow()
+        name = Path(path).name
         if self.kind == "jsonl":
-            records = jsonl_records(f, self.start)
+            gz = name.lower().endswith(".gz")
+            lines = gzip_lines(gzip.GzipFile(fileobj=f), name) if gz else _lines(f)
+            records = jsonl_records(lines, self.start)
         elif self.kind == "csv":
-            records = csv_records(f, self.columns or [], self.start)
+            records = csv_stream_records(f, name, self.columns or [], self.start)
         else:
             records = parquet_records(f, self.start)
         for unit in units(records, self.job):
@@ -94,30 +101,21 @@ def _lines(f: Any) -> Iterator[bytes]:
         yield b"".join(parts)
 
 
-def jsonl_records(f: Any, start: Cursor) -> Iterator[Record]:
+def jsonl_records(lines: Iterator[Any], start: Cursor) -> Iterator[Record]:
     """The local reader's JSONL records over a stream (no seeking): same numbers, cursors
     and problems."""
-    for record in jsonl_lines(_lines(f), Cursor(0, 0, 0)):
+    for record in jsonl_lines(lines, Cursor(0, 0, 0)):
         if record.cursor.records > start.records:
             yield record
 
 
-def csv_records(f: Any, columns: list[str], start: Cursor) -> Iterator[Record]:
-    """readers._csv_records over a stream."""
-    pa, pcsv = arrow.pyarrow(), arrow.csv()
-    malformed: list[Any] = []
-
-    def keep(row: Any) -> str:
-        malformed.append(row)
-        return "skip"
-
-    convert = pcsv.ConvertOptions(
-        column_types={n: pa.string() for n in columns}, strings_can_be_null=False
-    )
-    with pcsv.open_csv(f, _csv_read_options(), _csv_parse_options(keep), convert) as reader:
-        for records, (row, fields, problem) in enumerate(_csv_rows(reader, malformed), start=1):
-            if records > start.records:
-                yield Record(row, "row", fields, problem, Cursor(records, 0, 0))
+def csv_stream_records(f: Any, name: str, columns: list[str], start: Cursor) -> Iterator[Record]:
+    """The local reader's CSV records over a stream (no seeking)."""
+    rows = csv_rows(f, name)
+    next(rows, None)  # the header
+    for record in csv_records(rows, columns, 0):
+        if record.cursor.records > start.records:
+            yield record
 
 
 def parquet_records(f: Any, start: Cursor) -> Iterator[Record]:
@@ -135,6 +133,8 @@ def parquet_records(f: Any, start: Cursor) -> Iterator[Record]:
 
 class UriInput(Reader):
     """A URI input as the run loop sees a Reader: its kind and columns (Ray reads it)."""
+
+    local = False
 
     def __init__(self, uri: str, text_field: str) -> None:
         self.path = Path(uri)  # names it only: Path turns "s3://" into "s3:/"
@@ -159,20 +159,14 @@ def uri_schema(uri: str, kind: str, text_field: str) -> Any:
         if kind == "parquet":
             with filesystem.open_input_file(path) as f:
                 schema = arrow.parquet().ParquetFile(f).schema_arrow.remove_metadata()
-            names = list(schema.names)
         else:
-            skip = _csv_parse_options(lambda _: "skip")
-            with (
-                filesystem.open_input_stream(path) as f,
-                arrow.csv().open_csv(f, _csv_read_options(), skip) as reader,
-            ):
-                names = list(reader.schema.names)
-            schema = pa.schema([(n, pa.string()) for n in names])
+            with filesystem.open_input_stream(path) as f:
+                header = next(csv_rows(f, Path(path).name), None)
     except (OSError, ValueError) as err:
         raise LabelingError(f"cannot read {uri} as {kind}: {err}") from None
-    repeated = sorted({n for n in names if names.count(n) > 1})
-    if kind == "csv" and repeated:
-        raise LabelingError(f"{uri} repeats the column(s) {', '.join(repeated)}")
+    if kind != "parquet":
+        schema = pa.schema([(n, pa.string()) for n in header_names(header, uri)])
+    names = list(schema.names)
     if text_field not in names:
         raise LabelingError(
             f"{uri} has no column {text_field!r} (columns: {', '.join(names)}); "

@@ -2,20 +2,22 @@
 
 Every field passes through as read; CSV cells stay strings (no type guessing, so "007"
 stays "007"). A line or row that is not a record still yields a `Record`, with the
-problem, so that it can be reported and counted.
+problem, so that it can be reported and counted; so does a damaged .gz tail, as the last
+record.
 """
 
 from __future__ import annotations
 
 import gzip
 import json
-from collections import deque
-from collections.abc import Callable, Iterable, Iterator
+import zlib
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, NamedTuple
 
 from serving.labeling import arrow
+from serving.labeling.csv_input import CsvRow, csv_rows, header_names, malformed
 from serving.labeling.job import LabelingError
 
 if TYPE_CHECKING:
@@ -24,12 +26,15 @@ if TYPE_CHECKING:
 JSONL_SUFFIXES = (".jsonl", ".ndjson", ".jsonl.gz", ".ndjson.gz")
 PARQUET_SUFFIXES = (".parquet", ".pq")
 INPUT_SUFFIXES = (*JSONL_SUFFIXES, ".csv", *PARQUET_SUFFIXES)
-ARROW_BATCH_ROWS = 1024  # rows per pyarrow batch read from CSV / Parquet
-CSV_BLOCK_BYTES = 1 << 20  # fixed, so CSV batches (and resume positions) are reproducible
+ARROW_BATCH_ROWS = 1024  # rows per pyarrow batch read from Parquet
+# Deeper JSON is refused (serde_json's default limit): Python's json, pickle (the Ray
+# engine ships records pickled) and the writers recurse per level and fail near 1,000.
+MAX_JSON_DEPTH = 128
 
 
 class Cursor(NamedTuple):
-    """How far the input is consumed: records, physical lines and bytes (JSONL)."""
+    """How far the input is consumed: records, physical lines and bytes (JSONL, CSV; for
+    .gz, decompressed bytes)."""
 
     records: int = 0
     line: int = 0
@@ -41,7 +46,7 @@ class Record:
     number: int  # 1-based line (JSONL) or row (CSV, Parquet; header not counted)
     key: Literal["line", "row"]
     fields: dict[str, Any] | None  # None: not a record (invalid JSON, malformed row)
-    problem: str | None
+    problem: str | None  # set: reported, not tagged (fields, if any, give its id)
     cursor: Cursor  # the input consumed up to and including this record
 
 
@@ -61,6 +66,8 @@ def input_kind(path: Path) -> Literal["jsonl", "csv", "parquet"]:
 class Reader:
     """Records of one input file, from a cursor on; plus its total and Arrow schema when
     they come cheap."""
+
+    local = True  # a file here (not a URI only Ray reads)
 
     def __init__(self, path: Path, text_field: str) -> None:
         if not path.is_file():
@@ -90,7 +97,7 @@ class Reader:
         if self.kind == "parquet":
             return _parquet_records(self.path, start)
         assert self.schema is not None
-        return _csv_records(self.path, self.schema, start)
+        return _csv_records(self.path, list(self.schema.names), start)
 
     def _parquet_schema(self) -> pa.Schema:
         try:
@@ -100,15 +107,8 @@ class Reader:
 
     def _csv_schema(self) -> pa.Schema:
         pa = arrow.pyarrow()
-        try:
-            options = _csv_read_options(), _csv_parse_options(lambda _: "skip")
-            with arrow.csv().open_csv(self.path, *options) as reader:
-                names = list(reader.schema.names)
-        except (OSError, ValueError) as err:
-            raise LabelingError(f"{self.path} is not a readable CSV file: {err}") from None
-        repeated = sorted({n for n in names if names.count(n) > 1})
-        if repeated:
-            raise LabelingError(f"{self.path} repeats the column(s) {', '.join(repeated)}")
+        with self.path.open("rb") as f:
+            names = header_names(next(csv_rows(f, self.path.name), None), str(self.path))
         return pa.schema([(n, pa.string()) for n in names])
 
 
@@ -121,22 +121,46 @@ def _count_lines(path: Path) -> int:
     return lines + (last != b"\n")
 
 
+class Break(NamedTuple):
+    """Where a stream of lines stops before its end, and why."""
+
+    why: str
+
+
+def gzip_lines(f: Iterable[bytes], name: str) -> Iterator[bytes | Break]:
+    """The lines of a gzip stream; a `Break` last if its data is cut off or damaged, so the
+    lines before it are still read."""
+    try:
+        yield from f
+    except (EOFError, gzip.BadGzipFile, zlib.error) as err:
+        yield Break(
+            f"the gzip data of {name} is cut off or damaged here ({err}): the lines before "
+            "were read, the rest of the file cannot be. Get a complete copy of the file and "
+            "label it into a new output"
+        )
+
+
 def _jsonl_records(path: Path, start: Cursor) -> Iterator[Record]:
     gz = path.name.lower().endswith(".gz")
     with gzip.open(path, "rb") if gz else path.open("rb") as f:
+        lines: Iterable[bytes | Break] = f
         if gz:  # no cheap seek in a gzip stream: read past the consumed lines
-            for _ in zip(range(start.line), f, strict=False):
-                pass
+            lines = gzip_lines(f, path.name)
+            for _ in zip(range(start.line), lines, strict=False):
+                pass  # (a Break among them was reported by the run that consumed it)
         else:
             f.seek(start.offset)
-        yield from jsonl_lines(f, start)
+        yield from jsonl_lines(lines, start)
 
 
-def jsonl_lines(lines: Iterable[bytes], start: Cursor) -> Iterator[Record]:
+def jsonl_lines(lines: Iterable[bytes | Break], start: Cursor) -> Iterator[Record]:
     """The records of JSONL `lines`, the lines that follow `start`'s line."""
     records, line, offset = start
     for raw in lines:
         line += 1
+        if isinstance(raw, Break):
+            yield Record(line, "line", None, raw.why, Cursor(records + 1, line, offset))
+            return
         offset += len(raw)
         if line == 1 and raw.startswith(b"\xef\xbb\xbf"):
             raw = raw[3:]  # a UTF-8 byte order mark, which json.loads refuses
@@ -148,13 +172,31 @@ def jsonl_lines(lines: Iterable[bytes], start: Cursor) -> Iterator[Record]:
 
 
 def _parse_json(raw: bytes) -> tuple[dict[str, Any] | None, str | None]:
+    too_deep = (
+        f"the JSON is nested more than {MAX_JSON_DEPTH} levels deep: flatten the record or drop it"
+    )
     try:
         value = json.loads(raw)
     except ValueError as err:  # JSONDecodeError, UnicodeDecodeError
         return None, f"invalid JSON: {err}"
+    except RecursionError:
+        return None, too_deep
     if not isinstance(value, dict):
         return None, f"the line holds a JSON {type(value).__name__}, not an object"
+    # Counting brackets (strings' included) is cheap and bounds the depth from above.
+    if raw.count(b"{") + raw.count(b"[") > MAX_JSON_DEPTH and _depth(value) > MAX_JSON_DEPTH:
+        return None, too_deep
     return value, None
+
+
+def _depth(value: Any) -> int:
+    deepest, todo = 0, [(value, 1)]
+    while todo:
+        node, depth = todo.pop()
+        deepest = max(deepest, depth)
+        children = node.values() if isinstance(node, dict) else node
+        todo.extend((c, depth + 1) for c in children if isinstance(c, dict | list))
+    return deepest
 
 
 def _parquet_records(path: Path, start: Cursor) -> Iterator[Record]:
@@ -180,53 +222,26 @@ def _parquet_records(path: Path, start: Cursor) -> Iterator[Record]:
         skip = 0
 
 
-def _csv_records(path: Path, schema: pa.Schema, start: Cursor) -> Iterator[Record]:
-    pcsv = arrow.csv()
-    malformed: list[Any] = []
-
-    def keep(row: Any) -> str:  # a row with the wrong number of cells: report it, go on
-        malformed.append(row)
-        return "skip"
-
-    convert = pcsv.ConvertOptions(
-        column_types={n: t for n, t in zip(schema.names, schema.types, strict=True)},
-        strings_can_be_null=False,
-    )
-    with pcsv.open_csv(path, _csv_read_options(), _csv_parse_options(keep), convert) as reader:
-        rows = _csv_rows(reader, malformed)
-        for records, (row, fields, problem) in enumerate(rows, start=1):
-            if records > start.records:
-                yield Record(row, "row", fields, problem, Cursor(records, 0, 0))
+def _csv_records(path: Path, names: list[str], start: Cursor) -> Iterator[Record]:
+    with path.open("rb") as f:
+        if start.records:
+            f.seek(start.offset)  # a record's cursor ends at a row boundary
+            rows = csv_rows(f, path.name, start.line, start.offset)
+        else:
+            rows = csv_rows(f, path.name)
+            next(rows, None)  # the header
+        yield from csv_records(rows, names, start.records)
 
 
-def _csv_rows(
-    reader: Any, malformed: list[Any]
-) -> Iterator[tuple[int, dict[str, Any] | None, str | None]]:
-    """(data row number, fields, problem), malformed rows in their place among the good."""
-    row = 0
-    for batch in reader:
-        # pyarrow numbers rows from the header's 1 (0: unknown); ours count data rows.
-        bad = deque(sorted((max(0, (b.number or 0) - 1), b) for b in malformed))
-        malformed.clear()
-        for fields in batch.to_pylist():
-            row += 1
-            while bad and bad[0][0] <= row:
-                number, info = bad.popleft()
-                row += number == row  # it took this row number; the good row is the next
-                yield number, None, _malformed(info)
-            yield row, fields, None
-        for number, info in bad:  # after the last good row of the block
-            row = max(row, number)
-            yield number, None, _malformed(info)
-
-
-def _malformed(info: Any) -> str:
-    return f"malformed CSV row: {info.actual_columns} cells, {info.expected_columns} columns"
-
-
-def _csv_read_options() -> Any:
-    return arrow.csv().ReadOptions(block_size=CSV_BLOCK_BYTES, use_threads=False)
-
-
-def _csv_parse_options(on_malformed: Callable[[Any], str]) -> Any:
-    return arrow.csv().ParseOptions(newlines_in_values=True, invalid_row_handler=on_malformed)
+def csv_records(rows: Iterable[CsvRow], names: list[str], records: int) -> Iterator[Record]:
+    """Data rows as records, numbered from `records` + 1 (rows, not lines: a row may span
+    lines; its problem names them)."""
+    for row in rows:
+        records += 1
+        fields, problem = None, row.problem
+        if row.cells is not None and len(row.cells) != len(names):
+            problem = malformed(row, len(names))
+        elif row.cells is not None:
+            fields = dict(zip(names, row.cells, strict=True))  # kept with a problem: its id
+        cursor = Cursor(records, row.last.number, row.last.end)
+        yield Record(records, "row", fields, problem, cursor)

@@ -10,6 +10,7 @@ from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future
 from concurrent.futures.process import BrokenProcessPool
+from contextlib import ExitStack, closing
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -17,8 +18,17 @@ from typing import Any
 from serving.artifact import Artifact
 from serving.labeling import checkpoint
 from serving.labeling.files import AppendFile
+from serving.labeling.input_hash import PrefixHash
 from serving.labeling.job import Format, LabelingError, LabelJob, Summary
-from serving.labeling.pool import Outcome, Runner, available_cores, plan_workers, resolve_model
+from serving.labeling.lock import output_lock
+from serving.labeling.pool import (
+    Outcome,
+    Runner,
+    WorkersDie,
+    available_cores,
+    plan_workers,
+    resolve_model,
+)
 from serving.labeling.readers import Reader, Record
 from serving.labeling.writers import (
     JsonlSink,
@@ -33,6 +43,11 @@ from serving.tagger import RuntimeSettings
 
 def label_file(job: LabelJob, log: Callable[[str], None] = lambda _: None) -> Summary:
     """Tag every record of `job.input` into `job.output`, resuming an interrupted run."""
+    with output_lock(job.output):
+        return _label_file(job, log)
+
+
+def _label_file(job: LabelJob, log: Callable[[str], None]) -> Summary:
     workers, threads = plan_workers(job.workers, available_cores())
     plan = plan_job(job, threads, lambda: Reader(job.input, job.text_field))
     if job.workers and workers < job.workers:
@@ -154,18 +169,23 @@ class _Run:
     ) -> None:
         self.job, self.fmt, self.reader, self.state, self.model = job, fmt, reader, state, model
         self.errors_path = errors
+        self.input_hash: PrefixHash | None = None
         self.sink: JsonlSink | ParquetSink
-        if fmt == "jsonl":
-            self.sink = JsonlSink(job.output, state.out_state)
-        else:
-            schema = output_schema(reader.schema, job.text_field, job.drop_text)
-            parts = checkpoint.parts_path(job.output)
-            self.sink = ParquetSink(parts, state.out_state, schema, job.part_rows)
-        try:
+        with ExitStack() as files:  # closed here if opening one fails, else when the run ends
+            if reader.local:  # (a URI input has only its size and mtime checked)
+                prefix = PrefixHash(reader.path, reader.kind)
+                self.input_hash = files.enter_context(closing(prefix))
+                checkpoint.check_input(job, errors, state, self.input_hash)
+            if fmt == "jsonl":
+                self.sink = JsonlSink(job.output, state.out_state)
+            else:
+                schema = output_schema(reader.schema, job.text_field, job.drop_text)
+                parts = checkpoint.parts_path(job.output)
+                self.sink = ParquetSink(parts, state.out_state, schema, job.part_rows)
+            files.callback(self.sink.close)
             self.errors = AppendFile(errors, state.errors_bytes)
-        except BaseException:
-            self.sink.close()
-            raise
+            files.callback(self.errors.close)
+            self.files = files.pop_all()
         self.started = state.cursor.records
         self.cursor = state.cursor
         self.out, self.failed = state.records_out, state.failed
@@ -177,17 +197,17 @@ class _Run:
         try:
             runner = Runner(workers, artifact, settings)
             self._loop(runner, bar, max(2, 2 * workers + 1))
-        except BrokenProcessPool:
+        except (BrokenProcessPool, WorkersDie) as err:
+            why = err if isinstance(err, WorkersDie) else "a worker process died (out of memory?)"
             raise LabelingError(
-                f"a worker process died (out of memory?); everything up to input record "
+                f"{why}; everything up to input record "
                 f"{self.state.cursor.records} is saved: rerun the same command to resume"
             ) from None
         finally:
             if runner is not None:
                 runner.close()
             bar.close()
-            self.sink.close()
-            self.errors.close()
+            self.files.close()
         return self._finish()
 
     def _progress_bar(self) -> Any:
@@ -203,12 +223,17 @@ class _Run:
 
     def _loop(self, runner: Runner, bar: Any, depth: int) -> None:
         inflight: deque[tuple[_Unit, Future[list[Outcome]]]] = deque()
+
+        def write_oldest() -> None:
+            unit, future = inflight.popleft()
+            self._write_unit(unit, runner.settled(future, unit.texts), bar)
+
         for unit in self._units():
             inflight.append((unit, runner.submit(unit.texts)))
             while len(inflight) > depth:
-                self._write_unit(*inflight.popleft(), bar)
+                write_oldest()
         while inflight:
-            self._write_unit(*inflight.popleft(), bar)
+            write_oldest()
         self._commit()
 
     def _units(self) -> Iterator[_Unit]:
@@ -251,8 +276,12 @@ class _Run:
             self._error(row.number, row.key, row.id, why)
             self.out -= 1
         now = time.perf_counter()
+        hashed = None
+        if self.input_hash is not None:
+            hashed = self.input_hash.advance(self.input_hash.extent(self.cursor))
         self.state = replace(
             self.state,
+            input_hash=hashed,
             cursor=self.cursor,
             out_state=out_state,
             errors_bytes=self.errors.commit(),
