@@ -25,6 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
+from benchmarks.whole_documents import pct
 from serving.decode import Decoded, ScoredSpan
 from serving.heads import HEAD_BY_NAME
 from serving.result import Layer, Result
@@ -119,9 +120,6 @@ def test_split(name: str, data_dir: Path | None) -> list[Record]:
 
 
 def render(rows: Sequence[Row], model: str, command: str) -> str:
-    def pct(v: float | None) -> str:
-        return "-" if v is None else f"{100 * v:.1f}"
-
     lines = [
         "# The served path, end to end",
         "",

@@ -113,10 +113,11 @@ def run(tagger: Tagger, data_dir: Path | None = None) -> list[Comparison]:
     return out
 
 
-def render(rows: Sequence[Comparison], model: str, command: str) -> str:
-    def pct(v: float | None) -> str:
-        return "-" if v is None else f"{100 * v:.1f}"
+def pct(v: float | None) -> str:
+    return "-" if v is None else f"{100 * v:.1f}"
 
+
+def render(rows: Sequence[Comparison], model: str, command: str) -> str:
     lines = [
         "# Whole documents against their sentences",
         "",

@@ -87,7 +87,7 @@ def _edit_keeping_size_and_mtime(path: Path, offset: int, old: bytes, new: bytes
     os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns))
 
 
-def _stop_after(job: LabelJob, units: int, monkeypatch: pytest.MonkeyPatch) -> None:
+def stop_after(job: LabelJob, units: int, monkeypatch: pytest.MonkeyPatch) -> None:
     """Run `job` until `units` units are written and committed, then stop as by Ctrl-C."""
     real_write = labeling._Run._write_unit
     calls = 0
@@ -116,7 +116,7 @@ def test_a_one_byte_edit_in_the_middle_of_a_large_input_refuses_the_resume(
     size = src.stat().st_size
     assert size > 5_000_000
     job = _job(src, out, tiny_artifact, batch_docs=10, commit_seconds=0.0)
-    _stop_after(job, 7, monkeypatch)  # 70 records committed: past the middle
+    stop_after(job, 7, monkeypatch)  # 70 records committed: past the middle
 
     before = fingerprint(src)
     middle = src.read_bytes().index(b"xxxx", size // 2)  # in the pad of a committed record
@@ -151,7 +151,7 @@ def test_an_edit_in_a_parquet_row_group_already_labeled_refuses_the_resume(
     table = pa.Table.from_pylist(rows)
     pq.write_table(table, src, row_group_size=10, compression="none", use_dictionary=False)
     job = _job(src, out, tiny_artifact, batch_docs=10, commit_seconds=0.0)
-    _stop_after(job, 4, monkeypatch)  # four row groups committed
+    stop_after(job, 4, monkeypatch)  # four row groups committed
     data = src.read_bytes()
     at = data.index(b"Rebels fired 25 rockets")  # the third row group
     assert 1 << 20 < at < _committed_bytes(out) < len(data) - (1 << 20)

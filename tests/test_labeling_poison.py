@@ -15,13 +15,13 @@ from typing import Any
 
 import pytest
 
-import serving.labeling as labeling
 import serving.labeling.csv_input as csv_input
 from serving.labeling import LabelJob, Summary, label_file
 from serving.labeling import pool as pool_module
 from serving.result import Result
 from serving.tagger import RuntimeSettings, Tagger
 from tests.test_labeling import _job, _read_jsonl, _text, _write_jsonl
+from tests.test_labeling_guards import stop_after
 
 REAL_INIT_WORKER = pool_module._init_worker  # (in a worker process: never patched)
 
@@ -30,26 +30,15 @@ class Panic(BaseException):
     """As pyo3's PanicException (a Rust panic in `tokenizers`): not an Exception."""
 
 
-def _label_straight_and_resumed(job: LabelJob, stop_after: int, mp: pytest.MonkeyPatch) -> Summary:
+def _label_straight_and_resumed(
+    job: LabelJob, stop_after_units: int, mp: pytest.MonkeyPatch
+) -> Summary:
     """Label `job` straight through; then again into a second output, stopped (as by
-    Ctrl-C) right after unit `stop_after` is written and committed, and resumed. Both
+    Ctrl-C) right after unit `stop_after_units` is written and committed, and resumed. Both
     must give the same output and errors file."""
     straight = label_file(job)
     again = replace(job, output=job.output.with_name("resumed-" + job.output.name))
-    real_write = labeling._Run._write_unit
-    calls = 0
-
-    def write_then_stop(self: Any, *args: Any) -> None:
-        nonlocal calls
-        real_write(self, *args)
-        calls += 1
-        if calls == stop_after:
-            raise KeyboardInterrupt
-
-    mp.setattr(labeling._Run, "_write_unit", write_then_stop)
-    with pytest.raises(KeyboardInterrupt):
-        label_file(again)
-    mp.setattr(labeling._Run, "_write_unit", real_write)
+    stop_after(again, stop_after_units, mp)
     resumed = label_file(again)
     assert resumed.resumed_at > 0 and not resumed.already_done
     assert (resumed.records_in, resumed.records_out, resumed.failed) == (
@@ -75,10 +64,10 @@ def test_json_nested_100000_levels_deep_is_reported(
     lines[7] = '{"id": 7, "text": "x", "meta": ' + '{"a": ' * 300 + "1" + "}" * 300 + "}"
     src = tmp_path / "in.jsonl"
     src.write_text("\n".join(lines) + "\n", encoding="utf-8")
-    for stop_after in (1, 3):  # a rerun resuming before the poison, and after it
-        out = tmp_path / f"out-{stop_after}.jsonl"
+    for units in (1, 3):  # a rerun resuming before the poison, and after it
+        out = tmp_path / f"out-{units}.jsonl"
         job = _job(src, out, tiny_artifact, batch_docs=3, commit_seconds=0.0)
-        summary = _label_straight_and_resumed(job, stop_after, monkeypatch)
+        summary = _label_straight_and_resumed(job, units, monkeypatch)
         assert (summary.records_in, summary.records_out, summary.failed) == (12, 10, 2)
         assert _ids(out) == [i for i in range(12) if i not in (3, 7)]
         errors = {e["line"]: e for e in _read_jsonl(summary.errors)}
