@@ -99,12 +99,12 @@ def test_sample_article_gets_its_hand_annotation(tagger: Tagger) -> None:
 def test_written_test_news_floors(artifact: Artifact, written_test: list[Record]) -> None:
     engine, thresholds = load_engine(artifact.path, "fp32")
     figures = evaluate_all(engine, {"written": written_test}, thresholds)[0]["written"]
-    # Measured at release: entity F1 64.7 (recall 68), WEAPON 73.9, event types 50.4,
-    # 82.6% of the news without a conflict event kept without one.
-    assert figures["entity_micro_recall"] >= 0.6, figures
-    assert figures["entity_f1_WEAPON"] >= 0.65, figures
-    assert figures["event_macro_f1"] >= 0.45, figures
-    assert figures["no_event_kept"] >= 0.75, figures
+    # Measured at release (158 test texts): entity F1 67.9 (recall 71.4), WEAPON 62.7,
+    # event types 60.9, 95.1% of the news without a conflict event kept without one.
+    assert figures["entity_micro_recall"] >= 0.68, figures
+    assert figures["entity_f1_WEAPON"] >= 0.6, figures
+    assert figures["event_macro_f1"] >= 0.58, figures
+    assert figures["no_event_kept"] >= 0.9, figures
 
 
 def test_whole_articles_keep_their_entities(tagger: Tagger, written_test: list[Record]) -> None:
