@@ -89,6 +89,16 @@ def _event_scores(probs: np.ndarray, thresholds: Mapping[str, float]) -> list[Ev
     return sorted(chosen, key=lambda e: -e.score)
 
 
+def _document_events(document: list[EventScore], sentences: list[EventScore]) -> list[EventScore]:
+    """The document's event types: its own head's, and every type one of its sentences
+    reports (at that sentence's score). The document head pools a long article's windows
+    and misses events one sentence tells (measured: the sample air-strike article got none)."""
+    best: dict[EventType, float] = {}
+    for e in [*document, *sentences]:
+        best[e.label] = max(best.get(e.label, 0.0), e.score)
+    return sorted((EventScore(label=k, score=v) for k, v in best.items()), key=lambda e: -e.score)
+
+
 def _inside(spans: Sequence[ScoredSpan], starts: list[int], start: int, end: int) -> range:
     """Indices of the spans (ordered by start) that start in [start, end)."""
     return range(bisect.bisect_left(starts, start), bisect.bisect_left(starts, end))
@@ -137,7 +147,10 @@ def build_result(
                 Event(sentence=index, event_type=event.label, coarse_type=COARSE_OF[event.label],
                       score=event.score, **slots)
             )  # fmt: skip
-    doc_events = _event_scores(decoded.document["events"], thresholds)
+    doc_events = _document_events(
+        _event_scores(decoded.document["events"], thresholds),
+        [e for sentence in sentence_out for e in sentence.event_types],
+    )
     return Result(
         model=model,
         windows=decoded.windows,

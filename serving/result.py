@@ -87,7 +87,10 @@ class Result(_Out):
     windows: int = Field(description="Encoder windows the document needed (long ones: >1).")
     entities: list[Entity]
     roles: list[RoleSpan]
-    event_types: list[EventScore] = Field(description="Document-level event types.")
+    event_types: list[EventScore] = Field(
+        description="Document-level event types: the document's own, and every type one of "
+        "its sentences reports (at the best score)."
+    )
     coarse_types: list[CoarseType]
     sentences: list[Sentence]
     events: list[Event]
