@@ -54,7 +54,7 @@ class Tagger:
 
     def count_tokens(self, texts: Sequence[str]) -> int:
         """Content tokens of `texts`: what a request costs the model, known before it runs."""
-        return sum(len(e.ids) for e in self.engine.tokenizer.encode_batch(list(texts)))
+        return self.engine.tokenizer.count(list(texts))
 
     def tag(self, texts: Sequence[str]) -> list[Result]:
         sentences = [split_sentences(t) for t in texts]
