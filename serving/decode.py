@@ -130,6 +130,23 @@ def _spans(
     return out
 
 
+def merge_windows(
+    windows: list[Window], window_outputs: list[dict[str, np.ndarray]], n_tokens: int
+) -> dict[str, np.ndarray]:
+    """Per-token logits of the whole text, head -> [n_tokens, K]: each token from the
+    window that reads it with the most context (serving.windows.owner)."""
+    own = owner(windows, n_tokens)
+    merged: dict[str, np.ndarray] = {}
+    for name in [*TOKEN_HEADS, "segment"]:
+        width = window_outputs[0][f"{name}_logits"].shape[-1]
+        out_head = np.zeros((n_tokens, width), dtype=np.float32)
+        for w_index, (w, out) in enumerate(zip(windows, window_outputs, strict=True)):
+            mine = np.nonzero(own[w.start : w.end] == w_index)[0]
+            out_head[w.start + mine] = out[f"{name}_logits"][mine]
+        merged[name] = out_head
+    return merged
+
+
 def decode_text(
     text: str,
     offsets: np.ndarray,
@@ -139,15 +156,7 @@ def decode_text(
 ) -> Decoded:
     """Decode one text from its windows' outputs (content positions only, no specials)."""
     n = len(offsets)
-    own = owner(windows, n)
-    token_logits: dict[str, np.ndarray] = {}
-    for name in [*TOKEN_HEADS, "segment"]:
-        width = window_outputs[0][f"{name}_logits"].shape[-1]
-        merged = np.zeros((n, width), dtype=np.float32)
-        for w_index, (w, out) in enumerate(zip(windows, window_outputs, strict=True)):
-            mine = np.nonzero(own[w.start : w.end] == w_index)[0]
-            merged[w.start + mine] = out[f"{name}_logits"][mine]
-        token_logits[name] = merged
+    token_logits = merge_windows(windows, window_outputs, n)
     seg_windows = [
         out["segment_logits"].mean(0)
         for w, out in zip(windows, window_outputs, strict=True)

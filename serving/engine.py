@@ -10,8 +10,8 @@ from typing import Protocol
 
 import numpy as np
 
-from serving.decode import Decoded, decode_text
-from serving.tokenizer import Tokenizer
+from serving.decode import Decoded, decode_text, merge_windows
+from serving.tokenizer import Encoded, Tokenizer
 from serving.windows import Window, make_windows
 
 
@@ -48,6 +48,25 @@ class Engine:
         self, texts: Sequence[str], sentences: Sequence[list[tuple[int, int]] | None] | None = None
     ) -> list[Decoded]:
         """Decode every text; `sentences` gives character spans to score per text."""
+        encoded, windows, outputs = self._forward(texts)
+        spans = sentences if sentences is not None else [None] * len(texts)
+        return [
+            decode_text(texts[t], enc.offsets, windows[t], outputs[t], spans[t])
+            for t, enc in enumerate(encoded)
+        ]
+
+    def token_logits(self, texts: Sequence[str]) -> list[tuple[Encoded, dict[str, np.ndarray]]]:
+        """Every text's tokens and their merged logits per head (training's teachers)."""
+        encoded, windows, outputs = self._forward(texts)
+        return [
+            (enc, merge_windows(windows[t], outputs[t], len(enc.ids)))
+            for t, enc in enumerate(encoded)
+        ]
+
+    def _forward(
+        self, texts: Sequence[str]
+    ) -> tuple[list[Encoded], list[list[Window]], list[list[dict[str, np.ndarray]]]]:
+        """Tokens, windows and every window's outputs (content positions only), per text."""
         s = self.settings
         encoded = self.tokenizer.encode_batch(list(texts))
         windows = [make_windows(len(e.ids), s.window_size, s.window_stride) for e in encoded]
@@ -71,12 +90,8 @@ class Engine:
             result = self.backend(ids, mask, shapes)
             for r, job in enumerate(batch):
                 outputs[job] = {k: v[r, p : p + length[job]] for k, v in result.items()}
-        decoded = []
-        for t, enc in enumerate(encoded):
-            outs = [outputs[(t, w)] for w in range(len(windows[t]))]
-            spans = sentences[t] if sentences is not None else None
-            decoded.append(decode_text(texts[t], enc.offsets, windows[t], outs, spans))
-        return decoded
+        per_text = [[outputs[(t, w)] for w in range(len(windows[t]))] for t in range(len(texts))]
+        return encoded, windows, per_text
 
 
 def _by_budget(

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import torch
@@ -61,6 +61,8 @@ class Batch:
     head_targets: dict[str, torch.Tensor]
     head_masks: dict[str, torch.Tensor]
     n_tokens: int  # real (non-pad) tokens
+    # head -> [W, L, n_tags] a teacher's distributions; rows of zeros: no target
+    soft: dict[str, torch.Tensor] = field(default_factory=dict)
 
 
 def collate(items: Sequence[Features], prefix: list[int], suffix: list[int], pad_id: int) -> Batch:
@@ -72,6 +74,8 @@ def collate(items: Sequence[Features], prefix: list[int], suffix: list[int], pad
     shapes = np.zeros((n_rows, length), dtype=np.int64)
     targets = {h: np.full((n_rows, length), IGNORE, dtype=np.int64) for h in TOKEN_HEADS}
     flex = {h: np.ones((n_rows, len(tags)), dtype=bool) for h, tags in TOKEN_HEADS.items()}
+    soft_heads = sorted({h for it in items for h in it.soft})
+    soft = {h: np.zeros((n_rows, length, len(TOKEN_HEADS[h])), np.float32) for h in soft_heads}
     row_of: dict[tuple[int, int], int] = {}
     p = len(prefix)
     for r, (i, w) in enumerate(rows):
@@ -83,6 +87,8 @@ def collate(items: Sequence[Features], prefix: list[int], suffix: list[int], pad
         for h in TOKEN_HEADS:
             targets[h][r, p : p + len(content)] = items[i].token_targets[h][w]
             flex[h][r] = items[i].flex[h]
+        for h, windows in items[i].soft.items():
+            soft[h][r, p : p + len(content)] = windows[w]
         row_of[(i, w)] = r
     pool_rows: list[tuple[int, int, int]] = []
     segment_group: list[int] = []
@@ -123,6 +129,7 @@ def collate(items: Sequence[Features], prefix: list[int], suffix: list[int], pad
             for k, v in head_masks.items()
         },
         n_tokens=int(mask.sum()),
+        soft={h: torch.from_numpy(a) for h, a in soft.items()},
     )
 
 

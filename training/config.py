@@ -103,15 +103,31 @@ class TrainingConfig(_Strict):
     unmarked_weight: float = Field(0.5, ge=0, le=1)
 
 
+class TeacherConfig(_Strict):
+    """Soft targets from a trained model for what each record's dataset leaves unlabelled
+    (training/teacher.py)."""
+
+    # A trained model folder (read through torch) or an exported artifact (ONNX fp32).
+    model: str
+    heads: list[str] = ["entity", "event_role", "actor_role"]
+    # Weight of the teacher's loss beside the gold loss of the same head.
+    weight: float = Field(0.5, gt=0)
+    cache: str = "runs/teachers"  # the cached soft targets, one file per fingerprint
+
+
 class Config(_Strict):
     model: ModelConfig = ModelConfig()
     windows: WindowConfig = WindowConfig()
     data: DataConfig
     training: TrainingConfig = TrainingConfig()
+    teacher: TeacherConfig | None = None
 
     def digest(self) -> str:
         """sha256 of the resolved config: what a checkpoint was trained with."""
-        blob = json.dumps(self.model_dump(mode="json"), sort_keys=True).encode()
+        resolved = self.model_dump(mode="json")
+        if resolved["teacher"] is None:
+            del resolved["teacher"]  # runs from before teachers keep their digests
+        blob = json.dumps(resolved, sort_keys=True).encode()
         return hashlib.sha256(blob).hexdigest()
 
 

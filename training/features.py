@@ -58,6 +58,8 @@ class Features:
     flex: dict[str, np.ndarray]  # head -> bool [n_tags]: allowed for O_FLEX tokens
     groups: list[Group] = field(default_factory=list)
     misaligned: int = 0  # spans whose edges fall inside a token
+    # head -> per window float16 [len, n_tags]: a teacher's distributions (training/teacher.py)
+    soft: dict[str, list[np.ndarray]] = field(default_factory=dict)
 
     @property
     def n_tokens(self) -> int:
@@ -138,9 +140,10 @@ def _sentence_segment(
 
 def featurize(
     record: Record, enc: Encoded, size: int, stride: int, max_windows: int | None = None,
-    rng: np.random.Generator | None = None,
+    rng: np.random.Generator | None = None, soft: dict[str, np.ndarray] | None = None,
 ) -> Features:  # fmt: skip
-    """Windows, token targets and pooled groups of one record.
+    """Windows, token targets and pooled groups of one record; `soft`: a teacher's
+    per-token distributions per head, cut into the same windows.
 
     `max_windows` keeps a random contiguous run of windows (training only): its document
     labels then come from part of the text, a known source of noise traded for speed.
@@ -164,6 +167,7 @@ def featurize(
         token_targets=token_targets,
         flex=flex,
         misaligned=misaligned,
+        soft={h: [a[w.start : w.end] for w in windows] for h, a in (soft or {}).items()},
     )
     doc = _head_targets(
         record, RECORD_SETS, [e.value for e in record.events], [c.value for c in record.coarse],

@@ -151,6 +151,28 @@ def token_loss(
     return (torch.logsumexp(lg, -1) - torch.logsumexp(masked, -1)).mean()
 
 
+def teacher_loss(
+    logits: torch.Tensor, soft: torch.Tensor, targets: torch.Tensor, flex: torch.Tensor
+) -> torch.Tensor | None:
+    """Cross-entropy against a teacher's distribution, on tokens whose own label leaves a
+    choice: no annotation (IGNORE), O or an unannotated label (O_FLEX), or unmarked in a
+    non-exhaustive layer (O_UNMARKED). The teacher's mass is kept on the tags the record
+    allows and renormalised, so it never contradicts gold. None: no such token."""
+    has = (soft.sum(-1) > 0) & (targets < 0)
+    if not has.any():
+        return None
+    q = soft[has]
+    tg = targets[has]
+    row_flex = flex.unsqueeze(1).expand(-1, targets.shape[1], -1)[has]
+    q = torch.where((tg == O_FLEX).unsqueeze(-1), q * row_flex, q)
+    total = q.sum(-1, keepdim=True)
+    keep = total.squeeze(-1) > 1e-6
+    if not keep.any():
+        return None
+    q = q[keep] / total[keep]
+    return -(q * torch.log_softmax(logits[has][keep], -1)).sum(-1).mean()
+
+
 def group_logits(segment_logits: torch.Tensor, batch: Batch) -> torch.Tensor:
     """Mean over each segment's tokens, then max over the segments of each group."""
     flat = segment_logits.reshape(-1, segment_logits.shape[-1])
@@ -162,16 +184,26 @@ def group_logits(segment_logits: torch.Tensor, batch: Batch) -> torch.Tensor:
 
 def multitask_loss(
     outputs: dict[str, torch.Tensor], batch: Batch, weights: dict[str, float],
-    flex_weight: float = 1.0, unmarked_weight: float = 1.0,
+    flex_weight: float = 1.0, unmarked_weight: float = 1.0, teacher_weight: float = 0.0,
 ) -> tuple[torch.Tensor, dict[str, float]]:  # fmt: skip
-    """Weighted sum of every head's loss; heads with nothing annotated in the batch add 0."""
+    """Weighted sum of every head's loss; heads with nothing annotated in the batch add 0.
+    A teacher's part (`HEAD_teacher`) weighs `teacher_weight` times the head's weight."""
     parts: dict[str, torch.Tensor] = {}
+    scale: dict[str, float] = {}
     for name in TOKEN_HEADS:
         if (batch.token_targets[name] != IGNORE).any():
             parts[name] = token_loss(
                 outputs[f"{name}_logits"].float(), batch.token_targets[name], batch.flex[name],
                 flex_weight, unmarked_weight,
             )  # fmt: skip
+        if name in batch.soft and teacher_weight > 0:
+            taught = teacher_loss(
+                outputs[f"{name}_logits"].float(), batch.soft[name], batch.token_targets[name],
+                batch.flex[name],
+            )  # fmt: skip
+            if taught is not None:
+                parts[f"{name}_teacher"] = taught
+                scale[f"{name}_teacher"] = teacher_weight * weights.get(name, 1.0)
     if batch.n_groups:
         logits = group_logits(outputs["segment_logits"].float(), batch)
         for head in SEGMENT_HEADS:
@@ -186,5 +218,5 @@ def multitask_loss(
             else:
                 rows = mask.any(-1)
                 parts[head.name] = nn.functional.cross_entropy(lg[rows], target[rows].argmax(-1))
-    total = sum((weights.get(k, 1.0) * v for k, v in parts.items()), torch.zeros(()))
+    total = sum((scale.get(k, weights.get(k, 1.0)) * v for k, v in parts.items()), torch.zeros(()))
     return total, {k: float(v.detach()) for k, v in parts.items()}

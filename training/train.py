@@ -23,6 +23,7 @@ from tqdm import tqdm
 
 from serving.engine import Engine, EngineSettings
 from serving.tokenizer import Tokenizer
+from training import teacher
 from training.backend import TorchBackend
 from training.batching import budget_batches, collate
 from training.checkpoint import load_model, load_state, save_model, save_state
@@ -222,6 +223,7 @@ def train(
             strict=True,
         ):
             encodings[r.id] = e
+    soft = _teacher_targets(config, records, encodings, log)
     model = MultiTaskModel.build(
         config.model.encoder, config.model.dropout, config.model.random_init,
         config.model.attention_dropout,
@@ -258,8 +260,9 @@ def train(
 
     while epoch < t.epochs and (t.max_steps is None or step < t.max_steps):
         rng = np.random.default_rng([t.seed, epoch, 2])
+        size, stride = config.windows.size, config.windows.stride
         feats = [
-            featurize(r, encodings[r.id], config.windows.size, config.windows.stride, cap, rng)
+            featurize(r, encodings[r.id], size, stride, cap, rng, soft.get(r.id))
             for r, cap in epoch_sample(records["train"], config, epoch)
         ]
         batches = budget_batches(feats, t.batch_tokens, rng)
@@ -275,8 +278,9 @@ def train(
             with torch.autocast("cpu", dtype=torch.bfloat16, enabled=use_bf16):
                 outputs = model(batch.input_ids, batch.attention_mask, batch.shape_ids)
             loss, parts = multitask_loss(
-                outputs, batch, t.loss_weights, t.flex_weight, t.unmarked_weight
-            )
+                outputs, batch, t.loss_weights, t.flex_weight, t.unmarked_weight,
+                config.teacher.weight if config.teacher else 0.0,
+            )  # fmt: skip
             scaled: torch.Tensor = loss / t.grad_accum
             scaled.backward()  # type: ignore[no-untyped-call]
             for k, v in parts.items():
@@ -336,6 +340,24 @@ def train(
                "seconds_this_run": round(result.seconds, 1)}  # fmt: skip
     (output_dir / "finished.json").write_text(json.dumps(summary, indent=2) + "\n", "utf-8")
     return result
+
+
+def _teacher_targets(
+    config: Config, records: dict[str, dict[str, list[Record]]], encodings: dict[str, Any],
+    log: Callable[[str], None],
+) -> teacher.SoftTargets:  # fmt: skip
+    """The teacher's soft targets for every training record; none without a teacher."""
+    if config.teacher is None:
+        return {}
+    from training.evaluate import load_engine
+
+    folder = Path(config.teacher.model)
+    backend = "torch" if (folder / "weights.pt").is_file() else "fp32"
+    return teacher.soft_targets(
+        folder, [r for name in config.data.train for r in records["train"][name]], encodings,
+        config.teacher.heads, Path(config.teacher.cache),
+        lambda path: load_engine(path, backend)[0], log,
+    )  # fmt: skip
 
 
 def _estimate_steps(
