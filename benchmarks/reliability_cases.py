@@ -28,7 +28,7 @@ ROUTES = ("/tag", "/tag_batch", "/tag_adaptive")
 # What the service's defaults are (serving/checks.py); the battery uses /metadata's.
 DEFAULT_LIMITS: Mapping[str, int] = {
     "max_chars": 200_000, "max_docs": 64, "max_total_chars": 1_000_000,
-    "max_tokens": 100_000, "max_queued_chars": 2_000_000, "call_tokens": 16_384,
+    "max_tokens": 100_000, "call_tokens": 16_384,
 }  # fmt: skip
 # Characters that carry no text: a document of these alone (and whitespace) must come back
 # with no entities, roles or events.
@@ -319,7 +319,7 @@ def junk(limits: Mapping[str, int]) -> Iterator[Case]:
 
 def at_limits(limits: Mapping[str, int]) -> Iterator[Case]:
     """At and one over each limit /metadata reports; what one request cannot reach
-    (max_queued_chars) is left to the load test."""
+    (max_wait_s) is left to the load test."""
     chars, docs, total = limits["max_chars"], limits["max_docs"], limits["max_total_chars"]
     tokens, call = limits["max_tokens"], limits["call_tokens"]
     yield text_case(f"limit/max_chars-prose-{chars}", prose(chars))

@@ -9,6 +9,11 @@ skipped. A lone request is run at once, so latency at low load is unchanged; und
 10% faster each than 16. ONNX Runtime is never called from two threads at a time, so its
 intra-op threads do not compete with each other for the cores.
 
+It also knows how long new work would wait: the cost (tokens, for the service) queued and
+still to do in the running call, over the speed measured on past calls. The service
+refuses new requests while that wait is over its limit (503 with Retry-After), so a
+burst of long texts is shed at once instead of every client timing out in the queue.
+
 The thread is supervised: anything a model call raises, `BaseException`s included (a Rust
 tokenizer's panic is one), fails only the requests of that call; should the thread die
 all the same, the next `submit` (or readiness probe) starts a new one, so no request waits
@@ -32,6 +37,11 @@ def _chars(texts: list[str]) -> int:
     return sum(map(len, texts))
 
 
+# Cost per second assumed before a call has been measured: news prose on 2 busy CPU cores
+# tags at about 2,500 tokens/s (benchmarks/reliability.md); a low guess sheds early.
+ASSUMED_RATE = 2_000.0
+
+
 class Batcher(Generic[R]):
     def __init__(
         self, run: Callable[[list[str]], list[R]], max_docs: int = 64, name: str = "batcher",
@@ -53,7 +63,10 @@ class Batcher(Generic[R]):
         self._name = name
         self._lock = threading.Lock()
         self.restarts = 0  # threads started again after one died
-        self._waiting = 0  # characters submitted and not yet taken into a model call
+        self._waiting = 0  # cost submitted and not yet taken into a model call
+        self._running = 0  # cost of the model call under way
+        self._started = 0.0  # when it began (time.monotonic)
+        self.rate = ASSUMED_RATE  # cost per second of model calls, measured
         self._thread = self._start()
 
     def _start(self) -> threading.Thread:
@@ -84,22 +97,31 @@ class Batcher(Generic[R]):
             self.broken = None
 
     @property
-    def waiting_chars(self) -> int:
-        """Characters queued for the model and not yet in a call: what a new request
-        would wait behind (the service sheds load above a limit)."""
+    def waiting(self) -> int:
+        """Cost queued for the model and not yet in a call."""
         return self._waiting
 
+    @property
+    def expected_wait(self) -> float:
+        """Seconds a request submitted now would wait for its call: the queued cost and
+        what remains of the running call, at the measured speed."""
+        with self._lock:
+            left = self._running - self.rate * (time.monotonic() - self._started)
+            return (self._waiting + max(0.0, left)) / self.rate
+
     def submit(self, texts: Sequence[str]) -> Future[list[R]]:
-        """The results of `texts`, in order, once a model call has tagged them."""
+        """The results of `texts`, in order, once a model call has tagged them. Counts
+        their cost here: call it off the event loop for long texts."""
         future: Future[list[R]] = Future()
         texts = list(texts)
         self._ensure_thread()
         if self.broken is not None:
             future.set_exception(RuntimeError(self.broken))
             return future
+        cost = self.cost(texts)
         with self._lock:
-            self._waiting += _chars(texts)
-        self._queue.put((texts, self.cost(texts), future))
+            self._waiting += cost
+        self._queue.put((texts, cost, future))
         return future
 
     def _next(self, wait: float | None) -> Unit[R]:
@@ -126,21 +148,25 @@ class Batcher(Generic[R]):
             docs, cost = docs + len(unit[0]), cost + unit[1]
         self._busy = len(units) > 1
         with self._lock:
-            self._waiting -= sum(_chars(texts) for texts, _, _ in units)
+            self._waiting -= cost
         return units
 
     def _loop(self) -> None:
         while True:
             units = []
-            for texts, _, future in self._take():
+            cost = 0
+            for texts, unit_cost, future in self._take():
                 if future.set_running_or_notify_cancel():
                     units.append((texts, future))
+                    cost += unit_cost
                 else:
                     self.skipped += 1
             if not units:
                 continue
+            with self._lock:
+                self._running, self._started = cost, time.monotonic()
             try:
-                results = self._run([t for texts, _ in units for t in texts])
+                results = self._timed([t for texts, _ in units for t in texts], cost)
             except (KeyboardInterrupt, SystemExit):
                 raise
             except BaseException as err:  # a panic in native code too: the thread goes on
@@ -155,6 +181,18 @@ class Batcher(Generic[R]):
             for texts, future in units:
                 future.set_result(results[start : start + len(texts)])
                 start += len(texts)
+
+    def _timed(self, texts: list[str], cost: int) -> list[R]:
+        """Run one call; a call long enough to time well updates the measured speed."""
+        try:
+            results = self._run(texts)
+        finally:
+            seconds = time.monotonic() - self._started
+            with self._lock:
+                self._running = 0
+                if seconds > 0.05 and cost > 0:
+                    self.rate = 0.7 * self.rate + 0.3 * cost / seconds
+        return results
 
     def _answer(self, texts: list[str], future: Future[list[R]]) -> None:
         try:

@@ -10,6 +10,7 @@ traffic timeout, which 64 texts of 200000 characters would not be. Every refusal
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from typing import Final
 
@@ -33,10 +34,10 @@ class ServiceSettings(BaseSettings):
     # model work: 200,000 characters of punctuation are 200,000 tokens (minutes of model
     # time on 2 cores), news prose of that length about 45,000.
     max_tokens: int = Field(100_000, ge=1)
-    # Characters waiting for the model above which new tagging requests get 503 with
-    # Retry-After at once, instead of all waiting clients timing out (about a minute of
-    # model time on 2 cores at news-prose speed).
-    max_queued_chars: int = Field(2_000_000, ge=1)
+    # Seconds of model work already waiting (queued tokens at the measured speed) above
+    # which new tagging requests get 503 with Retry-After at once, instead of every
+    # waiting client timing out. A request into an idle model is always taken.
+    max_wait_s: float = Field(10.0, gt=0)
     # Tokens one model call may merge from concurrent requests (a request over it runs
     # alone): a short request is never answered only after someone's 100,000 tokens.
     call_tokens: int = Field(16_384, ge=1)
@@ -57,9 +58,13 @@ class ServiceSettings(BaseSettings):
 class ApiError(Exception):
     """A request the service refuses; `message` says what is wrong and what to do."""
 
-    def __init__(self, status: int, code: str, message: str, field: str | None = None) -> None:
+    def __init__(
+        self, status: int, code: str, message: str, field: str | None = None,
+        retry_after: int | None = None,
+    ) -> None:  # fmt: skip
         super().__init__(message)
         self.status, self.code, self.message, self.field = status, code, message, field
+        self.retry_after = retry_after  # seconds, for 503
 
     def response(self, headers: Mapping[str, str] | None = None) -> JSONResponse:
         body = {"error": self.message, "code": self.code, "field": self.field}
@@ -213,15 +218,17 @@ def check_request(route: str, body: bytes, settings: ServiceSettings) -> list[st
     return request.texts
 
 
-def check_load(queued_chars: int, settings: ServiceSettings) -> None:
-    """503 when the model already has more text waiting than the service takes on."""
-    if queued_chars > settings.max_queued_chars:
+def check_load(wait_s: float, settings: ServiceSettings) -> None:
+    """503 when the model already has more work waiting than the service takes on."""
+    if wait_s > settings.max_wait_s:
+        retry = max(1, min(60, math.ceil(wait_s - settings.max_wait_s)))
         raise ApiError(
             503,
             "overloaded",
-            f"the model has {queued_chars} characters waiting, more than the limit of "
-            f"{settings.max_queued_chars} (CONFLICT_TAGGER_MAX_QUEUED_CHARS); retry after "
-            "the number of seconds in the Retry-After header",
+            f"the model has about {wait_s:.0f} s of work waiting, more than the limit of "
+            f"{settings.max_wait_s:g} s (CONFLICT_TAGGER_MAX_WAIT_S); retry after the "
+            f"number of seconds in the Retry-After header ({retry})",
+            retry_after=retry,
         )
 
 

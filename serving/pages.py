@@ -67,7 +67,7 @@ def describe(tagger: Tagger, settings: ServiceSettings) -> dict[str, Any]:
             "max_docs": settings.max_docs,
             "max_total_chars": settings.max_total_chars,
             "max_tokens": settings.max_tokens,
-            "max_queued_chars": settings.max_queued_chars,
+            "max_wait_s": settings.max_wait_s,
             "call_tokens": settings.call_tokens,
         },
     }
@@ -84,8 +84,11 @@ def web(current: Callable[[], Running]) -> Starlette:
     async def metadata(_: Request) -> Response:
         svc = current()
         b = svc.batcher
-        queue = {"waiting_chars": b.waiting_chars, "skipped_cancelled": b.skipped,
-                 "thread_restarts": b.restarts}  # fmt: skip
+        queue = {
+            "waiting_tokens": b.waiting, "expected_wait_s": round(b.expected_wait, 2),
+            "tokens_per_s": round(b.rate), "skipped_cancelled": b.skipped,
+            "thread_restarts": b.restarts,
+        }  # fmt: skip
         return JSONResponse(describe(svc.tagger, svc.settings) | {"queue": queue})
 
     async def reload(_: Request) -> Response:

@@ -305,8 +305,9 @@ Every response names the model in the `X-Model-Name` and `X-Model-Version` heade
 requests get `{"error": "what is wrong and what to do", "code": "...", "field": "..."}` with
 400 (not JSON, not UTF-8), 401 (token missing or wrong: send `Authorization: Bearer <token>`),
 413 (text, document count, tokens or body over the limits in `/metadata`), 415 (not JSON),
-422 (wrong types or fields, empty text) or 503 with `Retry-After` (too much text already
-waiting for the model: retry later). Offsets count Unicode code points.
+422 (wrong types or fields, empty text) or 503 with `Retry-After` (more model work already
+waiting than `limits.max_wait_s` seconds: retry after the seconds it names). Offsets count
+Unicode code points.
 """
 
 
@@ -413,7 +414,8 @@ class ConflictTagger:
         return self.batcher.ready
 
     async def _tagged(self, texts: list[str]) -> list[Result]:
-        return await asyncio.wrap_future(self.batcher.submit(texts))
+        # submit counts the texts' tokens: off the event loop, as the guard's count is.
+        return await asyncio.wrap_future(await asyncio.to_thread(self.batcher.submit, texts))
 
     @api(route="/tag")
     async def tag(self, text: Text) -> Result:
@@ -449,14 +451,14 @@ def count_tokens(texts: list[str]) -> int:
     return tagger.count_tokens(texts)
 
 
-def queued_chars() -> int:
+def expected_wait() -> float:
     try:
-        return int(bentoml.get_current_service().batcher.waiting_chars)
+        return float(bentoml.get_current_service().batcher.expected_wait)
     except BentoMLException:
-        return 0
+        return 0.0
 
 
 cast(Any, ConflictTagger).add_asgi_middleware(
     RequestGuard, model_headers=model_headers, count_tokens=count_tokens,
-    queued_chars=queued_chars,
+    expected_wait=expected_wait,
 )  # fmt: skip

@@ -75,7 +75,7 @@ def running(service: ModuleType, **env: str) -> Iterator[TestClient]:
         off = {"services": {"ConflictTagger": {"metrics": {"enabled": False}}}}
         mp.setenv("BENTOML_CONFIG_OVERRIDES", json.dumps(off))
         for name in ("CONFLICT_TAGGER_TOKEN", "CONFLICT_TAGGER_ALLOW_OPEN_RELOAD",
-                     "CONFLICT_TAGGER_MAX_QUEUED_CHARS", *LIMITS):  # fmt: skip
+                     "CONFLICT_TAGGER_MAX_WAIT_S", *LIMITS):  # fmt: skip
             mp.delenv(name, raising=False)
         for name, value in env.items():
             mp.setenv(name, value)
@@ -173,9 +173,12 @@ def test_metadata(client: TestClient, artifact: Path) -> None:
     assert "dev" in body["metrics"]
     assert body["limits"] == {
         "max_chars": 500, "max_docs": 3, "max_total_chars": 1000, "max_tokens": 600,
-        "max_queued_chars": 2_000_000, "call_tokens": 16_384,
+        "max_wait_s": 10.0, "call_tokens": 16_384,
     }  # fmt: skip
-    assert body["queue"] == {"waiting_chars": 0, "skipped_cancelled": 0, "thread_restarts": 0}
+    queue = body["queue"]
+    assert queue.pop("tokens_per_s") > 100  # measured on the calls so far, or the assumed rate
+    assert queue == {"waiting_tokens": 0, "expected_wait_s": 0.0, "skipped_cancelled": 0,
+                     "thread_restarts": 0}  # fmt: skip
     check_model_headers(r, m["version"])
 
 
@@ -228,7 +231,7 @@ BAD_INPUT = [
     ("/tag", json.dumps({"text": LONG}).encode(), JSON, 413, "text_too_long", "text"),
     ("/tag", b'{"text": "' + b"a" * 8000 + b'"}', JSON, 413, "body_too_large", None),
     # Within every character limit, but a token for each character: refused before the model.
-    ("/tag_batch", json.dumps({"texts": ["!" * 400, "." * 400]}).encode(), JSON, 413,
+    ("/tag_batch", json.dumps({"texts": ["a!" * 200, "b." * 200]}).encode(), JSON, 413,
      "too_many_tokens", "texts"),
     ("/tag_batch", b'{"texts": "x"}', JSON, 422, "wrong_type", "texts"),
     ("/tag_batch", b'{"texts": ["x", 1]}', JSON, 422, "wrong_type", "texts[1]"),
@@ -282,14 +285,15 @@ def test_bad_input_is_a_clear_4xx(
 def test_a_full_queue_sheds_load_with_503_and_retry_after(
     service: ModuleType, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    with running(service, CONFLICT_TAGGER_MAX_QUEUED_CHARS="10") as c:
+    with running(service, CONFLICT_TAGGER_MAX_WAIT_S="10") as c:
         svc = importlib.import_module("_bentoml_sdk.service")._current_service
-        monkeypatch.setattr(type(svc.batcher), "waiting_chars", property(lambda _: 11))
+        monkeypatch.setattr(type(svc.batcher), "expected_wait", property(lambda _: 13.2))
         r = c.post("/tag", json={"text": TEXT})
         assert r.status_code == 503, r.text
-        assert r.json()["code"] == "overloaded" and r.headers["retry-after"] == "2"
+        # retry once the wait is back under the limit: 13.2 - 10 s, rounded up
+        assert r.json()["code"] == "overloaded" and r.headers["retry-after"] == "4"
         assert c.get("/livez").status_code == 200
-        monkeypatch.setattr(type(svc.batcher), "waiting_chars", property(lambda _: 0))
+        monkeypatch.setattr(type(svc.batcher), "expected_wait", property(lambda _: 9.9))
         assert c.post("/tag", json={"text": TEXT}).status_code == 200
 
 
