@@ -1,6 +1,11 @@
 """From decoded model outputs to the public `Result`: spans with their text, event types per
 sentence and per document, one event record per event type found in a sentence, and how
-unsure the model was of the document (its `uncertainty`)."""
+unsure the model was of the document (its `uncertainty`).
+
+A record's slots come from its sentence, and its perpetrator, victim, target and
+instrument slots also from nearby sentences that report no event type of their own:
+reports often name the weapon or the victims in the sentence after the attack, and such
+spans reached no record at all (MUC-4: weapons found 57.3 F1, in records 33.9)."""
 
 from __future__ import annotations
 
@@ -40,6 +45,9 @@ SLOTS: dict[str, tuple[tuple[Layer, frozenset[str]], ...]] = {
         (Layer.ENTITIES, frozenset({EntityType.PER, EntityType.ORG, EntityType.NORP})),
     ),
 }
+# Slots a record also fills from nearby sentences without an event type, and how near.
+BORROWED_SLOTS = frozenset({"perpetrators", "victims", "targets", "instruments"})
+MAX_HOP = 2
 DATASET_HEADS = tuple(h.name for h in SEGMENT_HEADS if h.name not in ("events", "coarse"))
 # A document's event types count with their few worst labels: the one worst alone would let
 # one fluke decide, all 18 would drown it in the easy ones. Each sentence counts with its worst.
@@ -123,6 +131,23 @@ def _refs(
     return out
 
 
+def _lenders(has_events: Sequence[bool]) -> dict[int, list[int]]:
+    """Sentence with events -> the eventless sentences whose role spans its records take:
+    each goes to the nearest sentence with events within MAX_HOP (the earlier on a tie)."""
+    with_events = [i for i, e in enumerate(has_events) if e]
+    out: dict[int, list[int]] = {i: [] for i in with_events}
+    if not with_events:
+        return out
+    for j, e in enumerate(has_events):
+        if e:
+            continue
+        k = bisect.bisect_left(with_events, j)
+        near = [i for i in with_events[max(0, k - 1) : k + 1] if abs(i - j) <= MAX_HOP]
+        if near:
+            out[min(near, key=lambda i: (abs(i - j), i))].append(j)
+    return out
+
+
 def build_result(
     text: str, sentences: Sequence[tuple[int, int]], decoded: Decoded,
     thresholds: Mapping[str, float], model: ModelInfo,
@@ -131,18 +156,25 @@ def build_result(
     layers = {Layer.ENTITIES: decoded.entities, Layer.ROLES: decoded.roles}
     starts = {layer: [s.start for s in spans] for layer, spans in layers.items()}
     sentence_out, events = [], []
-    for index, ((start, end), probs) in enumerate(zip(sentences, decoded.sentences, strict=True)):
+    for (start, end), probs in zip(sentences, decoded.sentences, strict=True):
         found = _event_scores(probs["events"], thresholds)
         sentence_out.append(
             Sentence(start=start, end=end, event_types=found,
                      coarse_types=coarse_types({e.label for e in found}))
         )  # fmt: skip
-        for event in found:
+    lenders = _lenders([bool(s.event_types) for s in sentence_out])
+    for index, sentence in enumerate(sentence_out):
+        read = sorted([index, *lenders.get(index, [])])
+        for event in sentence.event_types:
             taken: set[tuple[int, int]] = set()
             slots = {
-                name: _refs(layers, starts, text, start, end, spec, taken)
+                name: [
+                    ref
+                    for i in read if i == index or name in BORROWED_SLOTS
+                    for ref in _refs(layers, starts, text, *sentences[i], spec, taken)
+                ]
                 for name, spec in SLOTS.items()
-            }
+            }  # fmt: skip
             events.append(
                 Event(sentence=index, event_type=event.label, coarse_type=COARSE_OF[event.label],
                       score=event.score, **slots)
