@@ -185,7 +185,7 @@ def _engine(precision: str, artifact: Path, threads: int) -> tuple[Callable[[lis
         # anyway, through the same Tagger, by marking it accepted in memory only.
         quantization = {**art.manifest.get("quantization", {}), "accepted": True}
         art = Artifact(art.path, {**art.manifest, "quantization": quantization})
-        note = "int8 graph rejected at export (parity); timed anyway, not what the service serves"
+        note = "int8 rejected at export (dev accuracy); timed anyway, not what the service serves"
     tagger = Tagger(art, RuntimeSettings(precision=precision, threads=threads))
 
     def run(texts: list[str]) -> int:

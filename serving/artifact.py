@@ -162,11 +162,25 @@ class Artifact:
 
     @property
     def int8_accepted(self) -> bool:
-        """Whether the int8 graph passed the export's agreement check against fp32."""
+        """Whether the export accepted the int8 graph: its main dev figure within the
+        allowed difference of the fp32 graph's on every dev collection."""
         return bool(self.manifest.get("quantization", {}).get("accepted", False))
 
+    def int8_verdict(self) -> str:
+        """Why the export accepted or rejected the int8 graph, in words."""
+        parity = self.manifest.get("parity", {})
+        reason = parity.get("int8_accuracy", {}).get("reason")
+        if reason:
+            return str(reason)
+        # Artifacts exported before the accuracy rule were judged by span agreement.
+        return (
+            f"it agrees with fp32 on {100 * parity.get('int8_span_agreement', 0):.1f}% of "
+            f"spans and {100 * parity.get('int8_label_agreement', 0):.1f}% of labels of the "
+            f"parity texts (minimum {100 * parity.get('min_agreement', 0):.0f}%)"
+        )
+
     def precision(self, requested: Precision | Literal["auto"] = "auto") -> Precision:
-        """The graph to run: "auto" is int8 where it passed parity at export, else fp32."""
+        """The graph to run: "auto" is int8 where the export accepted it, else fp32."""
         if requested == "auto":
             return "int8" if self.int8_accepted else "fp32"
         if requested == "int8" and "int8" not in self.manifest.get("graphs", {}):
@@ -174,13 +188,10 @@ class Artifact:
                 f"{self.path} was exported without an int8 graph: run precision fp32 or auto"
             )
         if requested == "int8" and not self.int8_accepted:
-            q = self.manifest.get("parity", {})
             raise ArtifactError(
-                f"the int8 graph of {self.path} failed the export's parity check (it agrees with "
-                f"fp32 on {100 * q.get('int8_span_agreement', 0):.1f}% of spans, "
-                f"{100 * q.get('int8_label_agreement', 0):.1f}% of labels; minimum "
-                f"{100 * q.get('min_agreement', 0):.0f}%): run the fp32 graph (precision fp32 "
-                "or auto), or re-export with a lower --min-agreement if you accept the drift"
+                f"the export rejected the int8 graph of {self.path}: {self.int8_verdict()}. "
+                "Run the fp32 graph (precision fp32 or auto), or re-export (with readable "
+                "dev data, or a larger --max-f1-diff if you accept the loss)"
             )
         return requested
 

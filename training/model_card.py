@@ -33,16 +33,16 @@ def _graphs(manifest: dict[str, Any]) -> list[str]:
     if "int8" not in manifest["graphs"]:
         return [*lines, "- No int8 graph: serving runs fp32."]
     verdict = (
-        "Serving runs int8."
-        if quant["accepted"]
-        else "**It failed the agreement check and is not served: serving runs fp32.**"
+        "Serving runs int8." if quant["accepted"] else "**It is not served: serving runs fp32.**"
     )
     return [
         *lines,
         f"- `model.int8.onnx`: dynamic int8, per-channel {quant['per_channel']}, reduce-range "
         f"{quant['reduce_range']}, heads kept in fp32; agrees with fp32 on "
         f"{100 * parity['int8_span_agreement']:.1f}% of {parity['spans']} spans and "
-        f"{100 * parity['int8_label_agreement']:.1f}% of {parity['labels']} labels. {verdict}",
+        f"{100 * parity['int8_label_agreement']:.1f}% of {parity['labels']} labels; judged by "
+        f"dev accuracy: {parity.get('int8_accuracy', {}).get('reason', 'no verdict recorded')}. "
+        f"{verdict}",
     ]
 
 

@@ -38,14 +38,19 @@ CHUNK = 512  # sentences per engine call: keeps memory flat and the log moving
 SoftTargets = dict[str, dict[str, np.ndarray]]
 
 
-def fingerprint(teacher_dir: Path, texts: Sequence[tuple[str, str]], heads: Sequence[str]) -> str:
-    """sha256 over every file of the teacher's folder, the (id, text) pairs and heads."""
+def fingerprint(
+    teacher_dir: Path, records: Sequence[Record], encodings: dict[str, Encoded],
+    heads: Sequence[str],
+) -> str:  # fmt: skip
+    """sha256 over every file of the teacher's folder, the records' ids and texts, the
+    student's tokens (targets are stored per token) and the heads."""
     h = hashlib.sha256(f"teacher v{VERSION} {sorted(heads)}".encode())
     for f in sorted(p for p in teacher_dir.rglob("*") if p.is_file()):
         h.update(f.relative_to(teacher_dir).as_posix().encode())
         h.update(f.read_bytes())
-    for record_id, text in texts:
-        h.update(json.dumps([record_id, text]).encode())
+    for r in records:
+        h.update(json.dumps([r.id, r.text]).encode())
+        h.update(encodings[r.id].offsets.tobytes())
     return h.hexdigest()
 
 
@@ -130,7 +135,7 @@ def soft_targets(
     if unknown:
         raise ValueError(f"teacher.heads names {unknown}; token heads are {list(TOKEN_HEADS)}")
     unique = list({r.id: r for r in records}.values())
-    digest = fingerprint(teacher_dir, [(r.id, r.text) for r in unique], heads)
+    digest = fingerprint(teacher_dir, unique, encodings, heads)
     path = cache / f"teacher-{digest[:20]}.npz"
     if path.is_file():
         log(f"teacher: soft targets from {path}")
