@@ -9,10 +9,10 @@ skipped. A lone request is run at once, so latency at low load is unchanged; und
 10% faster each than 16. ONNX Runtime is never called from two threads at a time, so its
 intra-op threads do not compete with each other for the cores.
 
-It also knows how long new work would wait: the cost (tokens, for the service) queued and
-still to do in the running call, over the speed measured on past calls. The service
-refuses new requests while that wait is over its limit (503 with Retry-After), so a
-burst of long texts is shed at once instead of every client timing out in the queue.
+It measures the model's speed (cost per second over past calls; tokens, for the service):
+the service's guard refuses new requests while the tokens already taken would keep the
+model busier than its limit (503 with Retry-After), so a burst of long texts is shed at
+once instead of every client timing out in the queue.
 
 The thread is supervised: anything a model call raises, `BaseException`s included (a Rust
 tokenizer's panic is one), fails only the requests of that call; should the thread die
@@ -64,8 +64,6 @@ class Batcher(Generic[R]):
         self._lock = threading.Lock()
         self.restarts = 0  # threads started again after one died
         self._waiting = 0  # cost submitted and not yet taken into a model call
-        self._running = 0  # cost of the model call under way
-        self._started = 0.0  # when it began (time.monotonic)
         self.rate = ASSUMED_RATE  # cost per second of model calls, measured
         self._thread = self._start()
 
@@ -100,14 +98,6 @@ class Batcher(Generic[R]):
     def waiting(self) -> int:
         """Cost queued for the model and not yet in a call."""
         return self._waiting
-
-    @property
-    def expected_wait(self) -> float:
-        """Seconds a request submitted now would wait for its call: the queued cost and
-        what remains of the running call, at the measured speed."""
-        with self._lock:
-            left = self._running - self.rate * (time.monotonic() - self._started)
-            return (self._waiting + max(0.0, left)) / self.rate
 
     def submit(self, texts: Sequence[str]) -> Future[list[R]]:
         """The results of `texts`, in order, once a model call has tagged them. Counts
@@ -163,8 +153,6 @@ class Batcher(Generic[R]):
                     self.skipped += 1
             if not units:
                 continue
-            with self._lock:
-                self._running, self._started = cost, time.monotonic()
             try:
                 results = self._timed([t for texts, _ in units for t in texts], cost)
             except (KeyboardInterrupt, SystemExit):
@@ -184,15 +172,13 @@ class Batcher(Generic[R]):
 
     def _timed(self, texts: list[str], cost: int) -> list[R]:
         """Run one call; a call long enough to time well updates the measured speed."""
+        started = time.monotonic()
         try:
-            results = self._run(texts)
+            return self._run(texts)
         finally:
-            seconds = time.monotonic() - self._started
-            with self._lock:
-                self._running = 0
-                if seconds > 0.05 and cost > 0:
-                    self.rate = 0.7 * self.rate + 0.3 * cost / seconds
-        return results
+            seconds = time.monotonic() - started
+            if seconds > 0.05 and cost > 0:
+                self.rate = 0.7 * self.rate + 0.3 * cost / seconds
 
     def _answer(self, texts: list[str], future: Future[list[R]]) -> None:
         try:

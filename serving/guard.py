@@ -20,6 +20,7 @@ import asyncio
 import contextlib
 import hashlib
 import hmac
+import math
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any, Final
 
@@ -70,8 +71,8 @@ def _is_public(path: str, method: str) -> bool:
     return path == "/demo" or path.startswith("/demo/")
 
 
-def _no_wait() -> float:
-    return 0.0
+def _unmeasured() -> float:
+    return math.inf
 
 
 def _no_tokens(texts: list[str]) -> int:
@@ -94,14 +95,17 @@ class RequestGuard:
         settings: ServiceSettings | None = None,
         model_headers: Callable[[], Headers] = _no_headers,
         count_tokens: Callable[[list[str]], int] = _no_tokens,
-        expected_wait: Callable[[], float] = _no_wait,
+        speed: Callable[[], float] = _unmeasured,
     ) -> None:
         self.app = app
         self.settings = settings or ServiceSettings()
         self.model_headers = model_headers
         # Tokens the served model's tokenizer makes of the texts (the service passes it).
         self.count_tokens = count_tokens
-        self.expected_wait = expected_wait  # seconds of model work waiting (load shedding)
+        # Load shedding: tokens of the tagging requests taken and not yet answered, and the
+        # model's measured tokens per second (the service passes the batcher's).
+        self.in_flight = 0
+        self.speed = speed
         token = self.settings.token
         self.token_digest = _digest(token.get_secret_value().encode()) if token else None
 
@@ -122,13 +126,24 @@ class RequestGuard:
                 check_load(self.expected_wait(), self.settings)
                 tokens = await asyncio.to_thread(self.count_tokens, texts)
                 check_tokens(scope["path"], tokens, self.settings)
-                scope = _as_json(scope)
-                await _until_disconnect(self.app, scope, body, receive, send)
+                # Again, and taken in the same step (no await between): requests counted
+                # at the same time would all have seen the model idle.
+                check_load(self.expected_wait(), self.settings)
+                self.in_flight += tokens
+                try:
+                    await _until_disconnect(self.app, _as_json(scope), body, receive, send)
+                finally:
+                    self.in_flight -= tokens
                 return
         except ApiError as err:
             await err.response(_challenge(err))(scope, receive, send)
             return
         await self.app(scope, receive, send)
+
+    def expected_wait(self) -> float:
+        """Seconds a request taken now would wait: the tokens of the requests taken and not
+        yet answered, at the model's measured speed. An idle model: 0, always taken."""
+        return self.in_flight / self.speed() if self.in_flight else 0.0
 
     def _authorize(self, scope: Scope) -> None:
         if self.token_digest is None or _is_public(scope["path"], scope["method"]):

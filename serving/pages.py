@@ -85,8 +85,8 @@ def web(current: Callable[[], Running]) -> Starlette:
         svc = current()
         b = svc.batcher
         queue = {
-            "waiting_tokens": b.waiting, "expected_wait_s": round(b.expected_wait, 2),
-            "tokens_per_s": round(b.rate), "skipped_cancelled": b.skipped,
+            "waiting_tokens": b.waiting, "tokens_per_s": round(b.rate),
+            "skipped_cancelled": b.skipped,
             "thread_restarts": b.restarts,
         }  # fmt: skip
         return JSONResponse(describe(svc.tagger, svc.settings) | {"queue": queue})

@@ -50,6 +50,7 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import logging
+import math
 import os
 import sys
 import threading
@@ -451,14 +452,15 @@ def count_tokens(texts: list[str]) -> int:
     return tagger.count_tokens(texts)
 
 
-def expected_wait() -> float:
+def model_speed() -> float:
+    """Tokens per second of the model calls so far (the guard sheds load with it)."""
     try:
-        return float(bentoml.get_current_service().batcher.expected_wait)
+        return float(bentoml.get_current_service().batcher.rate)
     except BentoMLException:
-        return 0.0
+        return math.inf
 
 
 cast(Any, ConflictTagger).add_asgi_middleware(
     RequestGuard, model_headers=model_headers, count_tokens=count_tokens,
-    expected_wait=expected_wait,
+    speed=model_speed,
 )  # fmt: skip

@@ -32,6 +32,7 @@ from starlette.testclient import TestClient
 
 from benchmarks.serve import OUR_ENV, free_port
 from serving import registry
+from serving.guard import RequestGuard
 from serving.result import Result
 from serving.schema import label_lists
 from tests.serving.conftest import REPO, Server, import_service, isolated_home, serve
@@ -177,8 +178,7 @@ def test_metadata(client: TestClient, artifact: Path) -> None:
     }  # fmt: skip
     queue = body["queue"]
     assert queue.pop("tokens_per_s") > 100  # measured on the calls so far, or the assumed rate
-    assert queue == {"waiting_tokens": 0, "expected_wait_s": 0.0, "skipped_cancelled": 0,
-                     "thread_restarts": 0}  # fmt: skip
+    assert queue == {"waiting_tokens": 0, "skipped_cancelled": 0, "thread_restarts": 0}
     check_model_headers(r, m["version"])
 
 
@@ -286,14 +286,13 @@ def test_a_full_queue_sheds_load_with_503_and_retry_after(
     service: ModuleType, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     with running(service, CONFLICT_TAGGER_MAX_WAIT_S="10") as c:
-        svc = importlib.import_module("_bentoml_sdk.service")._current_service
-        monkeypatch.setattr(type(svc.batcher), "expected_wait", property(lambda _: 13.2))
+        monkeypatch.setattr(RequestGuard, "expected_wait", lambda _: 13.2)
         r = c.post("/tag", json={"text": TEXT})
         assert r.status_code == 503, r.text
         # retry once the wait is back under the limit: 13.2 - 10 s, rounded up
         assert r.json()["code"] == "overloaded" and r.headers["retry-after"] == "4"
         assert c.get("/livez").status_code == 200
-        monkeypatch.setattr(type(svc.batcher), "expected_wait", property(lambda _: 9.9))
+        monkeypatch.setattr(RequestGuard, "expected_wait", lambda _: 9.9)
         assert c.post("/tag", json={"text": TEXT}).status_code == 200
 
 
