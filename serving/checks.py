@@ -34,6 +34,10 @@ class ServiceSettings(BaseSettings):
     # model work: 200,000 characters of punctuation are 200,000 tokens (minutes of model
     # time on 2 cores), news prose of that length about 45,000.
     max_tokens: int = Field(100_000, ge=1)
+    # Tokens per character of a request over one window's worth of tokens: model time goes
+    # by tokens, and news prose makes about 0.2 a character, random letters and symbols up
+    # to 1. Above this a request would cost several times what its length promises.
+    max_tokens_per_char: float = Field(0.5, gt=0)
     # Seconds of model work already waiting (queued tokens at the measured speed) above
     # which new tagging requests get 503 with Retry-After at once, instead of every
     # waiting client timing out. A request into an idle model is always taken.
@@ -232,10 +236,11 @@ def check_load(wait_s: float, settings: ServiceSettings) -> None:
         )
 
 
-def check_tokens(route: str, tokens: int, settings: ServiceSettings) -> None:
-    """413 when the request's texts come to more tokens than one request may ask for."""
+def check_tokens(route: str, tokens: int, chars: int, settings: ServiceSettings) -> None:
+    """413 when the request's texts come to more tokens than one request may ask for, or,
+    past one window's worth (DENSE_FROM tokens), to more tokens per character than prose."""
+    field = "text" if REQUESTS[route] is TagRequest else "texts"
     if tokens > settings.max_tokens:
-        field = "text" if REQUESTS[route] is TagRequest else "texts"
         raise ApiError(
             413,
             "too_many_tokens",
@@ -245,6 +250,23 @@ def check_tokens(route: str, tokens: int, settings: ServiceSettings) -> None:
             "or clean it first",
             field,
         )
+    if tokens > DENSE_FROM and tokens > settings.max_tokens_per_char * chars:
+        raise ApiError(
+            413,
+            "too_many_tokens",
+            f"{field} comes to {tokens} tokens for {chars} characters "
+            f"({tokens / chars:.2f} a character), more than the limit of "
+            f"{settings.max_tokens_per_char:g} a character for requests over {DENSE_FROM} "
+            "tokens (CONFLICT_TAGGER_MAX_TOKENS_PER_CHAR); news prose makes about 0.2. "
+            "Random letters, symbols or scripts the model does not read make a token of "
+            "almost every character: clean the text first",
+            field,
+        )
+
+
+# Past this many tokens a request is held to `max_tokens_per_char`: shorter ones cost
+# little whatever they hold.
+DENSE_FROM: Final = 256
 
 
 # Bytes one character can take in a JSON body: a character outside the Basic Multilingual

@@ -125,7 +125,7 @@ class RequestGuard:
                 # 200,000 characters of "!"), so probes and other requests go on meanwhile.
                 check_load(self.expected_wait(), self.settings)
                 tokens = await asyncio.to_thread(self.count_tokens, texts)
-                check_tokens(scope["path"], tokens, self.settings)
+                check_tokens(scope["path"], tokens, sum(map(len, texts)), self.settings)
                 # Again, and taken in the same step (no await between): requests counted
                 # at the same time would all have seen the model idle.
                 check_load(self.expected_wait(), self.settings)

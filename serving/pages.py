@@ -67,6 +67,7 @@ def describe(tagger: Tagger, settings: ServiceSettings) -> dict[str, Any]:
             "max_docs": settings.max_docs,
             "max_total_chars": settings.max_total_chars,
             "max_tokens": settings.max_tokens,
+            "max_tokens_per_char": settings.max_tokens_per_char,
             "max_wait_s": settings.max_wait_s,
             "call_tokens": settings.call_tokens,
         },

@@ -174,7 +174,7 @@ def test_metadata(client: TestClient, artifact: Path) -> None:
     assert "dev" in body["metrics"]
     assert body["limits"] == {
         "max_chars": 500, "max_docs": 3, "max_total_chars": 1000, "max_tokens": 600,
-        "max_wait_s": 10.0, "call_tokens": 16_384,
+        "max_tokens_per_char": 0.5, "max_wait_s": 10.0, "call_tokens": 16_384,
     }  # fmt: skip
     queue = body["queue"]
     assert queue.pop("tokens_per_s") > 100  # measured on the calls so far, or the assumed rate
@@ -233,6 +233,8 @@ BAD_INPUT = [
     # Within every character limit, but a token for each character: refused before the model.
     ("/tag_batch", json.dumps({"texts": ["a!" * 200, "b." * 200]}).encode(), JSON, 413,
      "too_many_tokens", "texts"),
+    # Within the token limit too, but a token a character (news prose: 0.2) past 256 tokens.
+    ("/tag", json.dumps({"text": "x!" * 150}).encode(), JSON, 413, "too_many_tokens", "text"),
     ("/tag_batch", b'{"texts": "x"}', JSON, 422, "wrong_type", "texts"),
     ("/tag_batch", b'{"texts": ["x", 1]}', JSON, 422, "wrong_type", "texts[1]"),
     ("/tag_batch", b'{"text": "x"}', JSON, 422, "missing_field", "texts"),
