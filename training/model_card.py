@@ -31,6 +31,10 @@ def _graphs(manifest: dict[str, Any]) -> list[str]:
         f"{parity['tolerance']:.0e})",
     ]
     if "int8" not in manifest["graphs"]:
+        verdict = parity.get("int8_accuracy", {}).get("reason")
+        if verdict:  # exported, judged, and left out of the release
+            return [*lines, f"- No int8 graph shipped: int8 was rejected at export ({verdict}); "
+                    "serving runs fp32."]  # fmt: skip
         return [*lines, "- No int8 graph: serving runs fp32."]
     verdict = (
         "Serving runs int8." if quant["accepted"] else "**It is not served: serving runs fp32.**"

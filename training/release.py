@@ -17,7 +17,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from serving.artifact import INTEGRITY, MANIFEST, SHIPPED_PREFIX, verify, write_manifest
+from serving.artifact import GRAPHS, INTEGRITY, MANIFEST, SHIPPED_PREFIX, verify, write_manifest
 from training.benchmark import ROWS, Scores, leaking, trained_on
 from training.corpus.sources import project_root
 
@@ -55,9 +55,15 @@ def release(
 
     artifact = verify(artifact_dir)
     out_dir = out_dir or models_dir()
+    manifest: dict[str, Any] = {k: v for k, v in artifact.manifest.items() if k != INTEGRITY}
+    if "int8" in manifest.get("graphs", {}) and not artifact.int8_accepted:
+        # Never served, and 60 MB in git: the verdict stays in the manifest and the card.
+        manifest["graphs"] = {k: v for k, v in manifest["graphs"].items() if k != "int8"}
+        manifest["files"] = {k: v for k, v in manifest["files"].items() if k != GRAPHS["int8"]}
+        log(f"left out {GRAPHS['int8']}: int8 was rejected at export, serving runs fp32")
     too_big = [
         f"{name} ({(artifact.path / name).stat().st_size / 1e6:.0f} MB)"
-        for name in artifact.manifest["files"]
+        for name in manifest["files"]
         if (artifact.path / name).stat().st_size >= MAX_FILE_BYTES
     ]
     if too_big:
@@ -74,7 +80,6 @@ def release(
             old_manifest = json.loads((old / MANIFEST).read_text(encoding="utf-8"))
             history += old_manifest.get("release", {}).get("changelog", [])
     released = time.strftime("%Y-%m-%d", time.gmtime())
-    manifest: dict[str, Any] = {k: v for k, v in artifact.manifest.items() if k != INTEGRITY}
     manifest["release"] = {
         "released": released,
         "rebuild": REBUILD,

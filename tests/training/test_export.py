@@ -294,6 +294,21 @@ def test_release_replaces_the_shipped_model_and_keeps_the_changelog(
     changes = verify(two).manifest["release"]["changelog"]
     assert [c["change"] for c in changes] == ["second", "first"]
 
+    # A rejected int8 graph is never served: the release leaves it out, keeps the verdict.
+    judged = ExportOptions(min_agreement=0.9, weights="fp16")
+    export(tiny_model, tmp_path / "a3", judged, texts=TEXTS, log=lambda _: None, dev={})
+    assert not verify(tmp_path / "a3").int8_accepted
+    three = rel.release(tmp_path / "a3", figures, "third", models, log=lambda _: None)
+    assert not (three / "model.int8.onnx").exists()
+    assert (
+        verify(three).precision("auto") == "fp32" and "int8" not in verify(three).manifest["graphs"]
+    )
+    assert (
+        "No int8 graph shipped: int8 was rejected at export (there were no dev"
+        in (three / "README.md").read_text()
+    )
+    two = three
+
     monkeypatch.setattr(rel, "MAX_FILE_BYTES", 1000)
     with pytest.raises(rel.ReleaseError, match="too large for the repository"):
         rel.release(tmp_path / "a2", figures, "third", models, log=lambda _: None)
