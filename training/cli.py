@@ -289,12 +289,20 @@ def release(
 @app.command()
 def thresholds(
     model: Annotated[Path, typer.Argument(help="A trained model folder (runs/NAME/model).")],
+    all_dev: Annotated[
+        bool,
+        typer.Option(
+            "--all-dev",
+            help="Tune on every dev record, not the capped sample training picked epochs "
+            "on (data.dev_max_records): steadier thresholds, longer to score.",
+        ),
+    ] = False,
 ) -> None:
     """Tune the model's label thresholds again on its dev records and save them with it."""
     from training.evaluate import retune_thresholds
 
     try:
-        tuned = retune_thresholds(model)
+        tuned = retune_thresholds(model, all_dev)
     except (FileNotFoundError, ValueError) as err:
         _fail(str(err))
     typer.echo("thresholds: " + ", ".join(f"{k} {v:.2f}" for k, v in tuned.items()))

@@ -346,9 +346,11 @@ def scores_for(
     return figures
 
 
-def retune_thresholds(model_dir: Path) -> dict[str, float]:
+def retune_thresholds(model_dir: Path, all_dev: bool = False) -> dict[str, float]:
     """Tune a trained model's thresholds again on the dev records of its own config (the
-    ones training selected it on) and store them in its training.json."""
+    ones training selected it on; `all_dev`: every dev record, uncapped) and store them in
+    its training.json. Tuned on 100 records a collection, a head's threshold can swing
+    (IndiaPoliceEvents: 0.4 for one stage, 0.1 for the next)."""
     from training.backend import TorchBackend
     from training.checkpoint import load_model, update_meta
     from training.config import Config
@@ -356,6 +358,8 @@ def retune_thresholds(model_dir: Path) -> dict[str, float]:
 
     model, tokenizer, settings, meta = load_model(model_dir)
     config = Config.model_validate(meta["config"])
+    if all_dev:
+        config.data.dev_max_records = None
     dev = load_records(config)["dev"]
     engine = Engine(tokenizer, TorchBackend(model), settings)
     figures, thresholds = evaluate_all(engine, {n: dev[n] for n in config.data.dev})
