@@ -60,7 +60,6 @@ model: $(STAMP)
 	$(BIN)/conflict-tagger train configs/release.yaml --output runs/release
 	$(BIN)/conflict-tagger train configs/release-continue.yaml --output runs/release2
 	$(BIN)/conflict-tagger train configs/release-teacher.yaml --output $(RELEASE_RUN)
-	$(BIN)/conflict-tagger thresholds $(RELEASE_RUN)/model --all-dev
 	rm -rf $(RELEASE_RUN)/artifact
 	$(BIN)/conflict-tagger export $(RELEASE_RUN)/model $(RELEASE_RUN)/artifact --weights fp16
 	$(BIN)/conflict-tagger release $(RELEASE_RUN)/artifact --model $(RELEASE_RUN)/model --changelog "$(CHANGELOG)"
