@@ -94,8 +94,7 @@ def _release(manifest: dict[str, Any]) -> list[str]:
     lines += [
         "## Rebuild",
         f"`{rel['rebuild']}` (train `configs/release.yaml`, then `configs/release-continue.yaml`",
-        "from its weights, then `configs/release-teacher.yaml` from the second's weights with",
-        "the second as teacher; export, score, release);",
+        "from its weights, export, score, release);",
         "resumable: rerun it after an interruption.",
         "",
         "## Changelog",
