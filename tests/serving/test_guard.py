@@ -11,6 +11,9 @@ import httpx
 from serving.checks import ServiceSettings
 from serving.guard import RequestGuard
 
+# Long enough that the tokens counted below stay under 0.5 a character (check_tokens).
+PROSE = "Rebels fired on a convoy near the border. " * 250
+
 
 def test_token_counting_does_not_hold_up_probes_and_load_is_shed_first() -> None:
     release = asyncio.Event()
@@ -23,7 +26,7 @@ def test_token_counting_does_not_hold_up_probes_and_load_is_shed_first() -> None
         await send({"type": "http.response.body", "body": b"{}"})
 
     def slow_count(texts: list[str]) -> int:
-        counted.extend(texts)
+        counted.extend(t[:5] for t in texts)
         time.sleep(0.6)  # as 200,000 characters of punctuation take
         return 2_000
 
@@ -33,17 +36,20 @@ def test_token_counting_does_not_hold_up_probes_and_load_is_shed_first() -> None
     async def scenario() -> list[object]:
         transport = httpx.ASGITransport(app=guard)
         async with httpx.AsyncClient(transport=transport, base_url="http://x") as c:
-            first = asyncio.create_task(c.post("/tag", json={"text": "first"}))
+            first = asyncio.create_task(c.post("/tag", json={"text": "first" + PROSE}))
             await asyncio.sleep(0.1)
             start = time.perf_counter()
             live = await c.get("/livez")
             probe = time.perf_counter() - start
-            while guard.in_flight == 0:  # counted and taken
+            for _ in range(100):  # counted and taken
+                if guard.in_flight or first.done():
+                    break
                 await asyncio.sleep(0.05)
-            shed = await c.post("/tag", json={"text": "second"})
+            assert guard.in_flight == 2_000, await first
+            shed = await c.post("/tag", json={"text": "secon" + PROSE})
             release.set()
             done = await first
-            third = await c.post("/tag", json={"text": "third"})
+            third = await c.post("/tag", json={"text": "third" + PROSE})
             return [probe, live.status_code, shed.status_code, shed.headers.get("retry-after"),
                     done.status_code, third.status_code, guard.in_flight]  # fmt: skip
 
@@ -67,7 +73,7 @@ def test_requests_counted_together_cannot_all_see_an_idle_model() -> None:
     async def scenario() -> list[int]:
         transport = httpx.ASGITransport(app=guard)
         async with httpx.AsyncClient(transport=transport, base_url="http://x") as c:
-            sent = [c.post("/tag", json={"text": f"t{i}"}) for i in range(8)]
+            sent = [c.post("/tag", json={"text": f"t{i}" + PROSE}) for i in range(8)]
             return [r.status_code for r in await asyncio.gather(*sent)]
 
     statuses = asyncio.run(scenario())
