@@ -5,7 +5,9 @@ unsure the model was of the document (its `uncertainty`).
 A record's slots come from its sentence, and its perpetrator, victim, target and
 instrument slots also from nearby sentences that report no event type of their own:
 reports often name the weapon or the victims in the sentence after the attack, and such
-spans reached no record at all (MUC-4: weapons found 57.3 F1, in records 33.9)."""
+spans reached no record at all. Measured on the test splits (benchmarks/served_path.py):
+written roles through the records 44.1 -> 44.3; MUC-4's record gap (weapons found 57.0 F1,
+in records 33.2) is unchanged, so most of it lies elsewhere."""
 
 from __future__ import annotations
 
