@@ -155,7 +155,9 @@ class Artifact:
 
     def settings(self, batch_tokens: int = BATCH_TOKENS) -> EngineSettings:
         w = self.manifest["windows"]
-        return EngineSettings(int(w["size"]), int(w["stride"]), batch_tokens)
+        # Artifacts exported before sentence pooling existed pooled windows.
+        pooling = w.get("document_pooling", "windows")
+        return EngineSettings(int(w["size"]), int(w["stride"]), batch_tokens, pooling)
 
     def tokenizer(self) -> Tokenizer:
         return Tokenizer.from_file(self.path / "tokenizer.json")

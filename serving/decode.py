@@ -1,8 +1,8 @@
 """Model outputs (numpy) into spans and label probabilities, for one text at a time.
 
 Tokens are read from the window where they have the most context (`windows.owner`);
-a document's segment logits are the max over its windows of each window's mean, as in
-training; a sentence's are the mean over its tokens.
+a document's segment logits are the max over its windows of each window's mean (or over
+its sentences' means, as the model was trained); a sentence's are the mean over its tokens.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ from functools import lru_cache
 import numpy as np
 
 from serving.heads import HEAD_BY_NAME, SEGMENT_HEADS, SEGMENT_SLICES, TOKEN_HEADS
+from serving.sentences import split_sentences
 from serving.windows import Window, owner
 
 
@@ -153,18 +154,24 @@ def decode_text(
     windows: list[Window],
     window_outputs: list[dict[str, np.ndarray]],
     sentences: list[tuple[int, int]] | None = None,
+    document_pooling: str = "windows",
 ) -> Decoded:
-    """Decode one text from its windows' outputs (content positions only, no specials)."""
+    """Decode one text from its windows' outputs (content positions only, no specials).
+    `document_pooling` is the model's (EngineSettings): the document's segment logits are
+    the max over the splitter's sentences of their means, or over the windows'."""
     n = len(offsets)
     token_logits = merge_windows(windows, window_outputs, n)
-    seg_windows = [
+    pooled = [
         out["segment_logits"].mean(0)
         for w, out in zip(windows, window_outputs, strict=True)
         if w.end > w.start
     ]
+    if document_pooling == "sentences":
+        means = sentence_means(token_logits["segment"], offsets, split_sentences(text))
+        pooled = [m for m in means if m is not None] or pooled
     doc = (
-        np.max(np.stack(seg_windows), axis=0)
-        if seg_windows
+        np.max(np.stack(pooled), axis=0)
+        if pooled
         else np.zeros(window_outputs[0]["segment_logits"].shape[-1], dtype=np.float32)
     )
     starts = word_starts(text, offsets)

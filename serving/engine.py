@@ -36,6 +36,7 @@ class EngineSettings:
     window_size: int = 254  # content tokens per window
     window_stride: int = 192
     batch_tokens: int = BATCH_TOKENS
+    document_pooling: str = "windows"  # or "sentences" (serving.decode.decode_text)
 
 
 class Engine:
@@ -51,7 +52,14 @@ class Engine:
         encoded, windows, outputs = self._forward(texts)
         spans = sentences if sentences is not None else [None] * len(texts)
         return [
-            decode_text(texts[t], enc.offsets, windows[t], outputs[t], spans[t])
+            decode_text(
+                texts[t],
+                enc.offsets,
+                windows[t],
+                outputs[t],
+                spans[t],
+                self.settings.document_pooling,
+            )
             for t, enc in enumerate(encoded)
         ]
 

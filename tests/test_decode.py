@@ -7,9 +7,10 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from serving.decode import ScoredSpan, _softmax, _spans, word_starts
-from serving.heads import TOKEN_HEADS
+from serving.decode import ScoredSpan, _softmax, _spans, decode_text, word_starts
+from serving.heads import SEGMENT_HEADS, SEGMENT_SLICES, SEGMENT_WIDTH, TOKEN_HEADS
 from serving.spans import bio_to_spans
+from serving.windows import Window
 
 TAGS = TOKEN_HEADS["entity"]
 
@@ -67,3 +68,26 @@ def test_word_starts_follow_letters_glued_together() -> None:
     text = "Al-Shabaab attacked Mogadishu"
     offsets = np.array([[0, 2], [2, 3], [3, 10], [11, 19], [20, 24], [24, 29]])
     assert word_starts(text, offsets).tolist() == [True, True, True, True, True, False]
+
+
+def _window_outputs(segment: np.ndarray) -> list[dict[str, np.ndarray]]:
+    n = len(segment)
+    out = {f"{h}_logits": np.zeros((n, len(t)), np.float32) for h, t in TOKEN_HEADS.items()}
+    return [out | {"segment_logits": segment}]
+
+
+def test_sentence_pooling_takes_the_strongest_sentence_not_the_window_mean() -> None:
+    # Two sentences of two tokens; only the second says anything for the first label.
+    text = "Aa bb. Cc dd."
+    offsets = np.array([(0, 2), (3, 6), (7, 9), (10, 13)], dtype=np.int64)
+    head = next(h for h in SEGMENT_HEADS if h.kind == "multi")
+    segment = np.zeros((4, SEGMENT_WIDTH), np.float32)
+    segment[2:, SEGMENT_SLICES[head.name].start] = 4.0
+    windows = [Window(0, 4)]
+    doc: dict[str, dict[str, np.ndarray]] = {}
+    for pooling in ("windows", "sentences"):
+        decoded = decode_text(text, offsets, windows, _window_outputs(segment), None, pooling)
+        doc[pooling] = decoded.document
+    # The window's mean is 2.0 (sigmoid 0.88); the second sentence's mean is 4.0 (0.98).
+    assert abs(doc["windows"][head.name][0] - 1 / (1 + np.exp(-2.0))) < 1e-4
+    assert abs(doc["sentences"][head.name][0] - 1 / (1 + np.exp(-4.0))) < 1e-4

@@ -71,7 +71,7 @@ def load_model(
     model = MultiTaskModel(encoder, cast(Any, encoder).config.hidden_size, config.model.dropout)
     load_weights(model, torch.load(folder / WEIGHTS, map_location="cpu", weights_only=True))
     model.eval()
-    settings = EngineSettings(config.windows.size, config.windows.stride)
+    settings = config.windows.engine_settings()
     return model, Tokenizer.from_file(folder / "tokenizer.json"), settings, meta
 
 

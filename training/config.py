@@ -11,6 +11,8 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from serving.engine import EngineSettings
+
 CORRECTIONS = "corrections"
 
 
@@ -26,8 +28,9 @@ class ModelConfig(_Strict):
     attention_dropout: float = Field(0.0, ge=0, lt=1)  # costly on CPUs: see model.build
     # Random-weight encoder of this size instead of pretrained weights (tests only).
     random_init: dict[str, int] | None = None
-    # A trained model folder (a run's `model/`) whose weights, encoder and heads, start
-    # this run: more epochs from a finished run, with a fresh schedule and data options.
+    # A trained model folder (a run's `model/`) or an exported artifact (models/...)
+    # whose weights, encoder and heads, start this run: more epochs from a finished run
+    # or from the shipped model, with a fresh schedule and data options.
     init_from: str | None = None
     # Learn the word-shape embedding (serving.shapes: the casing the uncased encoder
     # loses); false keeps it at zero, the model without casing (for ablations).
@@ -37,6 +40,13 @@ class ModelConfig(_Strict):
 class WindowConfig(_Strict):
     size: int = Field(254, ge=8)  # content tokens per window, special tokens excluded
     stride: int = Field(192, ge=1)
+    # A document's event types: the max over its windows of each window's mean logits,
+    # or the max over its sentences' means. "sentences" lets a type some sentence holds
+    # be learned without pushing every token of the text towards it (serving.decode).
+    document_pooling: Literal["windows", "sentences"] = "windows"
+
+    def engine_settings(self) -> EngineSettings:
+        return EngineSettings(self.size, self.stride, document_pooling=self.document_pooling)
 
     @model_validator(mode="after")
     def _check(self) -> WindowConfig:
@@ -127,6 +137,8 @@ class Config(_Strict):
         resolved = self.model_dump(mode="json")
         if resolved["teacher"] is None:
             del resolved["teacher"]  # runs from before teachers keep their digests
+        if resolved["windows"]["document_pooling"] == "windows":
+            del resolved["windows"]["document_pooling"]  # and those from before pooling
         blob = json.dumps(resolved, sort_keys=True).encode()
         return hashlib.sha256(blob).hexdigest()
 

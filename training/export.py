@@ -473,7 +473,10 @@ def export(
                 "curve": dev_curve(model_dir),
             },
             "metrics": {"dev": meta.get("dev", {}), "dev_score": meta.get("dev_score")},
-            "windows": {"size": settings.window_size, "stride": settings.window_stride},
+            "windows": {
+                "size": settings.window_size, "stride": settings.window_stride,
+                "document_pooling": settings.document_pooling,
+            },
             "thresholds": thresholds, "outputs": list(OUTPUTS),
             "graphs": {k: v for k, v in GRAPHS.items() if k == "fp32" or int8 is not None},
             "weights_storage": storage, "fusions": fused, "quantization": quant,

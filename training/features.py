@@ -13,10 +13,11 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from serving.heads import HEAD_BY_NAME, TOKEN_HEADS, TOKEN_LAYER
+from serving.sentences import split_sentences
 from serving.spans import LabelledSpan, spans_to_bio
 from serving.tokenizer import Encoded
 from serving.windows import Window, make_windows
-from training.corpus.record import LabelSet, Record, Sentence, TaskLabels
+from training.corpus.record import LabelSet, Record, TaskLabels
 
 IGNORE = -100  # no loss for this token
 O_FLEX = -1  # "O, or a label this dataset did not look for"
@@ -118,12 +119,10 @@ def _head_targets(
 
 
 def _sentence_segment(
-    sentence: Sentence, enc: Encoded, windows: list[Window]
+    start: int, end: int, enc: Encoded, windows: list[Window]
 ) -> tuple[int, int, int] | None:
-    """The sentence's tokens in the window that holds most of them."""
-    inside = np.nonzero(
-        (enc.offsets[:, 0] >= sentence.start) & (enc.offsets[:, 1] <= sentence.end)
-    )[0]
+    """The tokens of characters start:end in the window that holds most of them."""
+    inside = np.nonzero((enc.offsets[:, 0] >= start) & (enc.offsets[:, 1] <= end))[0]
     if len(inside) == 0:
         return None
     first, last = int(inside[0]), int(inside[-1]) + 1
@@ -141,9 +140,12 @@ def _sentence_segment(
 def featurize(
     record: Record, enc: Encoded, size: int, stride: int, max_windows: int | None = None,
     rng: np.random.Generator | None = None, soft: dict[str, np.ndarray] | None = None,
+    document_pooling: str = "windows",
 ) -> Features:  # fmt: skip
     """Windows, token targets and pooled groups of one record; `soft`: a teacher's
-    per-token distributions per head, cut into the same windows.
+    per-token distributions per head, cut into the same windows. The document's group
+    pools its windows, or (`document_pooling` "sentences") the sentences the serving
+    splitter finds, as serving does.
 
     `max_windows` keeps a random contiguous run of windows (training only): its document
     labels then come from part of the text, a known source of noise traded for speed.
@@ -175,6 +177,9 @@ def featurize(
     )  # fmt: skip
     if doc:
         segments = [(i, 0, w.end - w.start) for i, w in enumerate(windows) if w.end > w.start]
+        if document_pooling == "sentences":
+            found = (_sentence_segment(a, b, enc, windows) for a, b in split_sentences(record.text))
+            segments = [s for s in found if s is not None] or segments
         if segments:
             feats.groups.append(Group(segments, doc))
     for sentence in record.sentences:
@@ -182,7 +187,9 @@ def featurize(
             record, SENTENCE_SETS, [e.value for e in sentence.events],
             [c.value for c in sentence.coarse], sentence.tasks,
         )  # fmt: skip
-        seg = _sentence_segment(sentence, enc, windows) if sent_targets else None
+        seg = (
+            _sentence_segment(sentence.start, sentence.end, enc, windows) if sent_targets else None
+        )
         if seg is not None:
             feats.groups.append(Group([seg], sent_targets))
     return feats

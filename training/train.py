@@ -21,12 +21,13 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from serving.engine import Engine, EngineSettings
+from serving.engine import Engine
 from serving.tokenizer import Tokenizer
 from training import teacher
+from training.artifact_weights import load_start
 from training.backend import TorchBackend
 from training.batching import budget_batches, collate
-from training.checkpoint import load_model, load_state, save_model, save_state
+from training.checkpoint import load_state, save_model, save_state
 from training.config import CORRECTIONS, Config
 from training.corpus.build import convert_all
 from training.corpus.jsonlines import read_records
@@ -230,7 +231,7 @@ def train(
     )  # fmt: skip
     model.shape.weight.requires_grad_(config.model.word_shapes)
     if config.model.init_from is not None and state is None:
-        load_weights(model, load_model(config.model.init_from)[0].state_dict())
+        load_start(model, Path(config.model.init_from))
         log(f"starting from the weights of {config.model.init_from}")
     per_epoch = _estimate_steps(records, encodings, config)
     total_steps = (
@@ -247,7 +248,7 @@ def train(
         torch.set_rng_state(state["torch_rng"])
         log(f"resuming from epoch {epoch + 1}, batch {skip}, step {step}")
     stopped_early = False
-    settings = EngineSettings(config.windows.size, config.windows.stride)
+    settings = config.windows.engine_settings()
     engine = Engine(tokenizer, TorchBackend(model), settings)
 
     def checkpoint(batches_done: int) -> None:
@@ -260,9 +261,18 @@ def train(
 
     while epoch < t.epochs and (t.max_steps is None or step < t.max_steps):
         rng = np.random.default_rng([t.seed, epoch, 2])
-        size, stride = config.windows.size, config.windows.stride
+        w = config.windows
         feats = [
-            featurize(r, encodings[r.id], size, stride, cap, rng, soft.get(r.id))
+            featurize(
+                r,
+                encodings[r.id],
+                w.size,
+                w.stride,
+                cap,
+                rng,
+                soft.get(r.id),
+                w.document_pooling,
+            )
             for r, cap in epoch_sample(records["train"], config, epoch)
         ]
         batches = budget_batches(feats, t.batch_tokens, rng)
@@ -278,9 +288,13 @@ def train(
             with torch.autocast("cpu", dtype=torch.bfloat16, enabled=use_bf16):
                 outputs = model(batch.input_ids, batch.attention_mask, batch.shape_ids)
             loss, parts = multitask_loss(
-                outputs, batch, t.loss_weights, t.flex_weight, t.unmarked_weight,
+                outputs,
+                batch,
+                t.loss_weights,
+                t.flex_weight,
+                t.unmarked_weight,
                 config.teacher.weight if config.teacher else 0.0,
-            )  # fmt: skip
+            )
             scaled: torch.Tensor = loss / t.grad_accum
             scaled.backward()  # type: ignore[no-untyped-call]
             for k, v in parts.items():

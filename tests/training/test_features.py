@@ -92,3 +92,19 @@ def test_window_cap_keeps_a_contiguous_run() -> None:
     f = featurize(r, encoded(TEXT), 2, 2, max_windows=2, rng=np.random.default_rng(1))
     assert len(f.windows) == 2
     assert f.windows[1][0] == f.windows[0][-1] + 1
+
+
+def test_sentence_pooling_gives_the_document_one_segment_per_sentence() -> None:
+    text = "Rebels fired rockets . Police arrested two ."
+    r = record(
+        text=text,
+        annotated=[Coverage(label_set=LabelSet.EVENTS, labels=["ARREST", "ARMED_ATTACK"])],
+        events=["ARREST"],
+    )
+    windows = featurize(r, encoded(text), size=10, stride=5).groups
+    sentences = featurize(r, encoded(text), 10, 5, document_pooling="sentences").groups
+    assert [g.segments for g in windows] == [[(0, 0, 8)]]
+    # The splitter's sentences, each in the window holding it: a type one sentence holds
+    # is learned from that sentence's mean, not pushed onto every token.
+    assert [g.segments for g in sentences] == [[(0, 0, 4), (0, 4, 8)]]
+    assert sentences[0].targets["events"][0].sum() == 1
