@@ -146,6 +146,12 @@ def candidate_config(
         raw: dict[str, Any] = load_config(options.config).model_dump(mode="json")
     elif parent is not None:
         raw = json.loads(json.dumps(parent.manifest["training"]["config"]))
+        # A recipe that continued an earlier stage names that stage's run folder, which
+        # only its training machine had: the retraining continues from the parent itself.
+        if raw["model"].get("init_from"):
+            raw["model"]["init_from"] = str(parent.path)
+        if raw.get("teacher"):
+            raw["teacher"]["model"] = str(parent.path)
     else:
         raise ValueError(
             "nothing is in production, so there is no recipe to retrain: pass --config "

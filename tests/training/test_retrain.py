@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -25,7 +26,7 @@ from training.cli import app
 from training.config import CORRECTIONS
 from training.corpus.jsonlines import read_records
 from training.gate import GateRules
-from training.retrain import RetrainOptions, retrain
+from training.retrain import RetrainOptions, candidate_config, retrain
 
 ACTORS = ["gunmen", "rebels", "terrorists", "troops"]
 VICTIMS = ["a trader", "three men", "students", "police"]
@@ -256,3 +257,19 @@ def test_retrain_refuses_too_few_corrections_for_two_slices(
     assert out.exit_code == 1, out.output
     assert "each needs at least 2" in out.output and "you have 3" in out.output
     assert not (tmp_path / "w" / "candidates").exists()  # refused before any training
+
+
+def test_a_continued_recipe_retrains_from_the_parent_itself(
+    tiny_artifact: Path, tmp_path: Path
+) -> None:
+    # The shipped release continued an earlier stage (model.init_from names that stage's
+    # run folder) with itself as teacher: only its training machine had those folders.
+    manifest = json.loads((tiny_artifact / "manifest.json").read_text())
+    manifest["training"]["config"]["model"]["init_from"] = "runs/release/model"
+    manifest["training"]["config"]["teacher"] = {"model": "runs/release2/model"}
+    parent = SimpleNamespace(manifest=manifest, path=tiny_artifact)
+    options = RetrainOptions(new=[], work=tmp_path)
+    config = candidate_config(options, parent, tmp_path / "corrections")  # type: ignore[arg-type]
+    assert config.model.init_from == str(tiny_artifact)
+    assert config.teacher is not None and config.teacher.model == str(tiny_artifact)
+    assert CORRECTIONS in config.data.train
