@@ -13,8 +13,9 @@ import statistics
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
-from serving.artifact import sha256_file
+from serving.artifact import sha256_file, verify
 from training.corpus.sources import data_dir as locate
 from training.corpus.sources import project_root
 from training.evaluate import RARE, scores_for
@@ -91,9 +92,45 @@ Scores = dict[str, dict[str, dict[str, float]]]  # split -> collection -> figure
 CACHE = "benchmark_scores.json"
 
 
+ARTIFACT_SCORES = project_root() / "runs" / "benchmark-scores"
+
+
+@dataclass(frozen=True)
+class Model:
+    """What the table needs of one model: a training run's model folder (scored through
+    torch) or an exported artifact (through its fp32 graph, as served; its scores are
+    cached under runs/, since an artifact's folder is sealed)."""
+
+    path: Path
+    config: dict[str, Any]
+    config_sha256: str
+    weights_sha256: str
+    thresholds: dict[str, float]
+    data_fingerprint: str
+    epoch: Any
+    backend: str
+    cache: Path
+
+
+def describe(path: Path) -> Model:
+    if (path / "manifest.json").is_file():
+        artifact = verify(path)
+        t = artifact.manifest["training"]
+        return Model(
+            path, t["config"], t.get("config_sha256", ""), sha256_file(artifact.graph("fp32")),
+            artifact.thresholds, t.get("data_fingerprint", ""), t.get("epoch"), "fp32",
+            ARTIFACT_SCORES / f"{artifact.version}.json",
+        )  # fmt: skip
+    meta = json.loads((path / "training.json").read_text(encoding="utf-8"))
+    return Model(
+        path, meta["config"], meta["config_sha256"], sha256_file(path / "weights.pt"),
+        meta.get("thresholds", {}), meta.get("data_fingerprint", ""), meta.get("epoch"),
+        "torch", path / CACHE,
+    )  # fmt: skip
+
+
 def trained_on(model_dir: Path) -> list[str]:
-    meta = json.loads((model_dir / "training.json").read_text(encoding="utf-8"))
-    return list(meta["config"]["data"]["train"])
+    return list(describe(model_dir).config["data"]["train"])
 
 
 def code_fingerprint() -> str:
@@ -129,11 +166,10 @@ def run_benchmark(model_dir: Path, data_dir: Path | None = None, fresh: bool = F
     (its own test sets, never ones that share its training text). Cached in the model
     folder, keyed by everything that changes a score (weights, thresholds, code, data),
     since evaluation takes minutes."""
-    meta = json.loads((model_dir / "training.json").read_text(encoding="utf-8"))
-    key = {"weights_sha256": sha256_file(model_dir / "weights.pt"),
-           "thresholds": meta.get("thresholds", {}), "code": code_fingerprint(),
-           "data": data_fingerprint(locate(data_dir))}  # fmt: skip
-    cache = model_dir / CACHE
+    model = describe(model_dir)
+    key = {"weights_sha256": model.weights_sha256, "thresholds": model.thresholds,
+           "code": code_fingerprint(), "data": data_fingerprint(locate(data_dir))}  # fmt: skip
+    cache = model.cache
     if not fresh and cache.is_file():
         saved = json.loads(cache.read_text(encoding="utf-8"))
         if saved["key"] == key:
@@ -145,9 +181,10 @@ def run_benchmark(model_dir: Path, data_dir: Path | None = None, fresh: bool = F
         if row.collection in own and row.collection not in skip:
             by_split.setdefault(row.split, set()).add(row.collection)
     scores = {
-        split: scores_for(model_dir, sorted(names), split, data_dir)
+        split: scores_for(model_dir, sorted(names), split, data_dir, model.backend)
         for split, names in by_split.items()
     }
+    cache.parent.mkdir(parents=True, exist_ok=True)
     cache.write_text(json.dumps({"key": key, "scores": scores}, indent=1) + "\n", "utf-8")
     return scores
 
@@ -179,12 +216,13 @@ def render(
              " mean and sample standard deviation over the column's seeds.", ""]  # fmt: skip
     for name, models in columns.items():
         for model_dir, _ in models:
-            meta = json.loads((model_dir / "training.json").read_text(encoding="utf-8"))
+            m = describe(model_dir)
             lines.append(
-                f"- **{name}**: `{model_dir}`, seed {meta['config']['training']['seed']}, "
-                f"config sha256 `{meta['config_sha256'][:16]}`, weights sha256 "
-                f"`{sha256_file(model_dir / 'weights.pt')[:16]}`, data fingerprint "
-                f"`{meta.get('data_fingerprint', '')[:16]}`, best dev epoch {meta.get('epoch')}"
+                f"- **{name}**: `{model_dir}`"
+                + (" (exported graph, fp32)" if m.backend == "fp32" else "")
+                + f", seed {m.config['training']['seed']}, config sha256 "
+                f"`{m.config_sha256[:16]}`, weights sha256 `{m.weights_sha256[:16]}`, data "
+                f"fingerprint `{m.data_fingerprint[:16]}`, best dev epoch {m.epoch}"
             )
     lines += ["", notes, ""] if notes else [""]
     names = list(columns)

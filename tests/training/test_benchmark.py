@@ -1,7 +1,11 @@
 import json
+import shutil
 from pathlib import Path
 
-from training.benchmark import ROWS, Row, cell, leaking, render
+import pytest
+
+from training import benchmark
+from training.benchmark import ROWS, Row, cell, leaking, render, run_benchmark
 
 SATP = next(r for r in ROWS if r.collection == "satp")
 RE3D = next(r for r in ROWS if r.collection == "re3d_conflibert")
@@ -44,3 +48,21 @@ def test_render_names_every_model_and_the_reference(tmp_path: Path) -> None:
     text = render(columns, "conflict-tagger benchmark-accuracy", 1.0)
     assert "seed 123" in text and "seed 124" in text
     assert "| SATP | test | example-based F1 | 80.5 ± 0.7 | 89.4 |" in text
+
+
+def test_an_artifact_scores_as_the_run_it_was_exported_from(
+    tiny_artifact: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The shipped model has no training run beside it: its graph is scored, as served.
+    monkeypatch.setattr(benchmark, "ARTIFACT_SCORES", tmp_path / "scores")
+    data = tiny_artifact.parent / "datasets"
+    run = tmp_path / "run-model"
+    shutil.copytree(tiny_artifact.parent / "run" / "model", run)
+    graph, torch_run = run_benchmark(tiny_artifact, data), run_benchmark(run, data)
+    assert graph.keys() == torch_run.keys() == {"test"}
+    for name, figures in torch_run["test"].items():
+        for metric, value in figures.items():
+            assert abs(graph["test"][name][metric] - value) < 0.02, (name, metric)
+    assert len(list((tmp_path / "scores").glob("*.json"))) == 1
+    columns = {"release": [(tiny_artifact, graph)]}
+    assert "(exported graph, fp32)" in render(columns, "conflict-tagger benchmark-accuracy", 1.0)
