@@ -328,7 +328,8 @@ def store_fp16(fp32: Path, out: Path, min_elements: int = 1024) -> int:
 
 def dev_curve(model_dir: Path) -> list[dict[str, Any]]:
     """Mean dev score per epoch from the run's log (RUN/metrics.jsonl beside RUN/model),
-    after the curve of the run it started from (`model.init_from`), each named by its run."""
+    after the curve of the run it started from (`model.init_from`: a run's model folder,
+    or an exported artifact, whose manifest holds its own curve), each named by its run."""
     meta = json.loads((model_dir / "training.json").read_text(encoding="utf-8"))
     start = meta.get("config", {}).get("model", {}).get("init_from")
     earlier: list[dict[str, Any]] = []
@@ -336,6 +337,9 @@ def dev_curve(model_dir: Path) -> list[dict[str, Any]]:
         folder = Path(start) if Path(start).is_absolute() else project_root() / start
         if (folder / "training.json").is_file():
             earlier = dev_curve(folder)
+        elif (folder / "manifest.json").is_file():
+            manifest = json.loads((folder / "manifest.json").read_text(encoding="utf-8"))
+            earlier = list(manifest.get("training", {}).get("curve", []))
     log = model_dir.parent / "metrics.jsonl"
     if not log.is_file():
         return earlier

@@ -14,7 +14,7 @@ from serving.tagger import RuntimeSettings, Tagger
 from training.benchmark_export import put_section, section_of
 from training.cli import app
 from training.evaluate import evaluate_all
-from training.export import ExportError, ExportOptions, agreement, export, op_counts
+from training.export import ExportError, ExportOptions, agreement, dev_curve, export, op_counts
 from training.int8_check import dev_records, int8_verdict
 from training.train import train
 
@@ -331,3 +331,18 @@ def test_word_shapes_reach_the_exported_graph(tiny_model: Path, tmp_path: Path) 
     plain = graph(ids, mask)["entity_logits"]
     cased = graph(ids, mask, np.array([[0, 2, 3, 0]]))["entity_logits"]
     assert not np.allclose(plain, cased, atol=1e-3)
+
+
+def test_the_dev_curve_reaches_back_through_runs_and_artifacts(tmp_path: Path) -> None:
+    # A third stage that started from a shipped artifact, which started from two runs.
+    artifact = tmp_path / "release"
+    artifact.mkdir()
+    earlier = [{"run": "release", "epoch": 1, "dev_score": 0.5},
+               {"run": "release2", "epoch": 1, "dev_score": 0.6}]  # fmt: skip
+    (artifact / "manifest.json").write_text(json.dumps({"training": {"curve": earlier}}))
+    model = tmp_path / "stage3" / "model"
+    model.mkdir(parents=True)
+    config = {"model": {"init_from": str(artifact)}}
+    (model / "training.json").write_text(json.dumps({"config": config}))
+    (model.parent / "metrics.jsonl").write_text(json.dumps({"epoch": 1, "dev_score": 0.65}) + "\n")
+    assert dev_curve(model) == [*earlier, {"run": "stage3", "epoch": 1, "dev_score": 0.65}]
