@@ -51,15 +51,9 @@ class Engine:
         """Decode every text; `sentences` gives character spans to score per text."""
         encoded, windows, outputs = self._forward(texts)
         spans = sentences if sentences is not None else [None] * len(texts)
+        pooling = self.settings.document_pooling
         return [
-            decode_text(
-                texts[t],
-                enc.offsets,
-                windows[t],
-                outputs[t],
-                spans[t],
-                self.settings.document_pooling,
-            )
+            decode_text(texts[t], enc.offsets, windows[t], outputs[t], spans[t], pooling)
             for t, enc in enumerate(encoded)
         ]
 

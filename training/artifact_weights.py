@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import torch
@@ -94,9 +93,9 @@ def state_from_graph(graph_path: Path) -> dict[str, torch.Tensor]:
     return {k: torch.from_numpy(np.array(v, dtype=np.float32)) for k, v in state.items()}
 
 
-def load_from_artifact(model: MultiTaskModel, folder: Path) -> dict[str, Any]:
+def load_from_artifact(model: MultiTaskModel, folder: Path) -> None:
     """Load a verified artifact's fp32 graph weights into `model` and check that the
-    model now gives the graph's logits on a probe text; returns the artifact's manifest."""
+    model now gives the graph's logits on a probe text."""
     from serving.engine import Engine
     from serving.onnx_backend import OnnxBackend
     from training.backend import TorchBackend
@@ -114,14 +113,13 @@ def load_from_artifact(model: MultiTaskModel, folder: Path) -> dict[str, Any]:
             f"the weights read back from {folder} do not reproduce its graph (largest logit "
             f"difference {worst:.3f}); start from the training run's model folder instead"
         )
-    return artifact.manifest
 
 
 def load_start(model: MultiTaskModel, folder: Path) -> None:
     """`model.init_from`: a training run's model folder, or an exported artifact."""
     if (folder / "manifest.json").is_file():
         load_from_artifact(model, folder)
-        return
-    from training.checkpoint import load_model
+    else:
+        from training.checkpoint import load_model
 
-    load_weights(model, load_model(folder)[0].state_dict())
+        load_weights(model, load_model(folder)[0].state_dict())

@@ -175,7 +175,8 @@ def run_benchmark(model_dir: Path, data_dir: Path | None = None, fresh: bool = F
         if saved["key"] == key:
             scores: Scores = saved["scores"]
             return scores
-    own, skip = set(trained_on(model_dir)), leaking(trained_on(model_dir))
+    trained = list(model.config["data"]["train"])
+    own, skip = set(trained), leaking(trained)
     by_split: dict[str, set[str]] = {}
     for row in ROWS:
         if row.collection in own and row.collection not in skip:

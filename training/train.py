@@ -261,18 +261,10 @@ def train(
 
     while epoch < t.epochs and (t.max_steps is None or step < t.max_steps):
         rng = np.random.default_rng([t.seed, epoch, 2])
-        w = config.windows
+        size, stride = config.windows.size, config.windows.stride
+        pooling = config.windows.document_pooling
         feats = [
-            featurize(
-                r,
-                encodings[r.id],
-                w.size,
-                w.stride,
-                cap,
-                rng,
-                soft.get(r.id),
-                w.document_pooling,
-            )
+            featurize(r, encodings[r.id], size, stride, cap, rng, soft.get(r.id), pooling)
             for r, cap in epoch_sample(records["train"], config, epoch)
         ]
         batches = budget_batches(feats, t.batch_tokens, rng)
@@ -288,13 +280,9 @@ def train(
             with torch.autocast("cpu", dtype=torch.bfloat16, enabled=use_bf16):
                 outputs = model(batch.input_ids, batch.attention_mask, batch.shape_ids)
             loss, parts = multitask_loss(
-                outputs,
-                batch,
-                t.loss_weights,
-                t.flex_weight,
-                t.unmarked_weight,
+                outputs, batch, t.loss_weights, t.flex_weight, t.unmarked_weight,
                 config.teacher.weight if config.teacher else 0.0,
-            )
+            )  # fmt: skip
             scaled: torch.Tensor = loss / t.grad_accum
             scaled.backward()  # type: ignore[no-untyped-call]
             for k, v in parts.items():
