@@ -50,8 +50,8 @@ runs/default/finished.json: $(STAMP) configs/default.yaml
 	@echo "data report: data/work/report.md"
 	$(BIN)/conflict-tagger train configs/default.yaml --output runs/default
 
-# Rebuild the shipped model from the data: train the release recipe's three stages (about
-# 80, 45 and 30 min on a 2-core AVX2 machine, the third with the second as teacher;
+# Rebuild the shipped model from the data: train the release recipe's three stages (80, 70
+# and 26 min as measured on 2-core AVX2 machines, the third with the second as teacher;
 # resumable: rerun after an interruption), export it with fp16-stored weights (1 min,
 # int8 judged on dev and left out when rejected), score it on the published test splits
 # (10 min) and replace models/'s release.
