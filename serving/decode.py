@@ -86,31 +86,102 @@ def _tag_table(tags: tuple[str, ...]) -> tuple[np.ndarray, np.ndarray, tuple[str
     return kinds, types, labels
 
 
+@lru_cache(maxsize=16)
+def _pairs(tags: tuple[str, ...]) -> tuple[int, np.ndarray, np.ndarray]:
+    """O's id, and each I- tag's id beside the id of its label's B- tag."""
+    inner = [i for i, t in enumerate(tags) if t.startswith("I-")]
+    return tags.index("O"), np.array(inner, dtype=np.intp), np.array(
+        [tags.index("B-" + tags[i][2:]) for i in inner], dtype=np.intp
+    )
+
+
+@lru_cache(maxsize=16)
+def _moves(tags: tuple[str, ...]) -> np.ndarray:
+    """Log-weights of moving from one tag to the next: 0, or -inf where BIO forbids it.
+    I-X only continues B-X or I-X, and B-X never directly follows B-X or I-X (that word
+    would continue the span): read token by token, the model's long windows break names
+    in two ("The" B-ORG, "Israeli" B-ORG, "government" I-ORG), and orphan I- tags open
+    spans of their own (benchmarks/accuracy_notes.md, "Constrained decoding")."""
+    kinds, types, _ = _tag_table(tags)
+    same = (kinds[:, None] != 0) & (types[:, None] == types[None, :])
+    banned = ((kinds[None, :] == 2) & ~same) | ((kinds[None, :] == 1) & same)
+    return np.where(banned, -np.inf, 0.0)
+
+
+def _viterbi(log_probs: np.ndarray, moves: np.ndarray, kinds: np.ndarray) -> np.ndarray:
+    """The best path through `log_probs` [words, tags] that `moves` allows, starting
+    after an O (no I- first)."""
+    n, k = log_probs.shape
+    score = log_probs[0] + np.where(kinds == 2, -np.inf, 0.0)
+    back = np.zeros((n, k), dtype=np.intp)
+    columns = np.arange(k)
+    for t in range(1, n):
+        options = score[:, None] + moves
+        back[t] = options.argmax(0)
+        score = options[back[t], columns] + log_probs[t]
+    path = np.empty(n, dtype=np.intp)
+    path[-1] = score.argmax()
+    for t in range(n - 1, 0, -1):
+        path[t - 1] = back[t, path[t]]
+    return path
+
+
+def best_tags(log_probs: np.ndarray, tags: tuple[str, ...]) -> np.ndarray:
+    """The most probable tag sequence that obeys BIO (`_moves`), by Viterbi, run only
+    where the per-token argmax breaks BIO and only between words that are surely O.
+
+    Word t is surely O when O beats its other tags by at least what the next word would
+    gain from I-X over B-X: any path with a tag at t can then take O there instead (and
+    B-X for a following I-X) for no less. Such words split the text into pieces solved
+    alone; a piece whose argmax obeys BIO keeps it. News is mostly sure O words, so the
+    loop runs over a few words around each broken name, not the whole article."""
+    kinds, _, _ = _tag_table(tags)
+    moves = _moves(tags)
+    o_tag, inner, begin = _pairs(tags)
+    best = log_probs.argmax(-1)
+    margin = log_probs[:, o_tag] - np.delete(log_probs, o_tag, axis=1).max(-1)
+    gain = (log_probs[:, inner] - log_probs[:, begin]).max(-1)
+    sure = margin >= np.maximum(np.r_[gain[1:], 0.0], 0.0)
+    out = np.where(sure, o_tag, best)
+    broken = np.r_[kinds[out[0]] == 2, np.isinf(moves[out[:-1], out[1:]])]
+    if not broken.any():
+        return out
+    piece = np.cumsum(sure)  # words between two sure ones share a number
+    for p in np.unique(piece[broken & ~sure]).tolist():
+        words = np.nonzero((piece == p) & ~sure)[0]
+        out[words] = _viterbi(log_probs[words], moves, kinds)
+    return out
+
+
 def _spans(
     logits: np.ndarray, tags: tuple[str, ...], offsets: np.ndarray, starts: np.ndarray
 ) -> list[ScoredSpan]:
     """Spans at word level: a word takes the tag of its first sub-word token, so no span
-    begins or ends inside a word ("rolda" + "n betancur" cannot happen). BIO is read as
-    `spans.bio_to_spans` reads it (an orphan I- starts a span; empty tokens are skipped),
-    with arrays rather than a loop over tokens."""
+    begins or ends inside a word ("rolda" + "n betancur" cannot happen). The words' tags
+    are the most probable sequence BIO allows (`best_tags`); a span's score is the mean
+    probability of its words' tags. Empty tokens neither open nor close spans."""
     n = len(offsets)
     if n == 0:
         return []
     probs = _softmax(logits)
-    best = probs.argmax(-1)
-    chosen = probs[np.arange(n), best]
     kinds, types, labels = _tag_table(tags)
-    kind, label = kinds[best], types[best]
+    filled = offsets[:, 1] > offsets[:, 0]
     first_of_word = starts.copy()
     first_of_word[0] = True
-    head = np.maximum.accumulate(np.where(first_of_word, np.arange(n), 0))
-    inner = ~first_of_word
-    kind = np.where(inner, np.where(kind[head] == 0, 0, 2), kind)
-    label = np.where(inner, label[head], label)
-    keep = np.nonzero(offsets[:, 1] > offsets[:, 0])[0]
-    kind, label = kind[keep], label[keep]
-    if len(keep) == 0:
+    heads = np.nonzero(first_of_word & filled)[0]
+    if len(heads) == 0:
         return []
+    path = best_tags(np.log(np.maximum(probs[heads], 1e-30)), tags)
+    chosen = np.zeros(n)
+    chosen[heads] = probs[heads, path]
+    tag = np.zeros(n, dtype=np.intp)
+    tag[heads] = path
+    # Every other token reads its word's first tag: I- of its label inside a span.
+    word = np.maximum.accumulate(np.where(first_of_word & filled, np.arange(n), 0))
+    kind = np.where(first_of_word, kinds[tag], np.where(kinds[tag[word]] == 0, 0, 2))
+    label = types[tag[word]]
+    keep = np.nonzero(filled)[0]
+    kind, label = kind[keep], label[keep]
     goes_on = np.zeros(len(keep), dtype=bool)
     goes_on[1:] = (kind[1:] == 2) & (kind[:-1] != 0) & (label[1:] == label[:-1])
     opens = (kind != 0) & ~goes_on
@@ -126,7 +197,7 @@ def _spans(
     begin, finish = offsets[:, 0], offsets[:, 1]
     for a, b in zip(np.nonzero(opens)[0].tolist(), lasts.tolist(), strict=True):
         start, end = int(begin[keep[a]]), int(finish[keep[b]])
-        inside = starts & (begin >= start) & (finish <= end)
+        inside = heads[(begin[heads] >= start) & (finish[heads] <= end)]
         out.append(ScoredSpan(start, end, labels[label[a]], float(chosen[inside].mean())))
     return out
 
