@@ -86,7 +86,7 @@ def test_sample_article_gets_its_hand_annotation(tagger: Tagger) -> None:
     gold = {(s.start, s.end, s.entity.value) for s in record.spans if s.entity}
     found = {(e.start, e.end, e.label.value) for e in result.entities}
     recall, precision = _recall_precision(gold, found)
-    # Measured at release: 0.85 and 0.85 (the release before: 0.8 and 0.8).
+    # Measured at release: 0.85 and 0.85 (the release before: 0.85 and 0.85).
     assert recall >= 0.75 and precision >= 0.75, (recall, precision, sorted(found - gold))
     weapons = {g for g in gold if g[2] in ("WEAPON", "MIL_PLATFORM")}
     assert len(weapons & found) >= 2, sorted(f for f in found if f[2] in ("WEAPON", "MIL_PLATFORM"))
@@ -100,24 +100,25 @@ def test_sample_article_gets_its_hand_annotation(tagger: Tagger) -> None:
 def test_written_test_news_floors(artifact: Artifact, written_test: list[Record]) -> None:
     engine, thresholds = load_engine(artifact.path, "fp32")
     figures = evaluate_all(engine, {"written": written_test}, thresholds)[0]["written"]
-    # Measured at release (158 test texts): entity F1 72.0 (recall 75.8), WEAPON 68.6,
-    # event types 72.1, 97.6% of the news without a conflict event kept without one (the
-    # release before: 67.8 (71.3), 62.7, 60.9, 95.1%).
-    assert figures["entity_micro_recall"] >= 0.73, figures
-    assert figures["entity_f1_WEAPON"] >= 0.65, figures
-    assert figures["event_macro_f1"] >= 0.68, figures
+    # Measured at release (158 test texts): entity F1 78.4 (recall 79.1), WEAPON 81.4,
+    # event types 78.1, 97.6% of the news without a conflict event kept without one (the
+    # release before, decoded the same way: 76.4, 78.2, 72.1, 97.6%).
+    assert figures["entity_micro_recall"] >= 0.76, figures
+    assert figures["entity_f1_WEAPON"] >= 0.76, figures
+    assert figures["event_macro_f1"] >= 0.73, figures
     assert figures["no_event_kept"] >= 0.93, figures
 
 
 def test_whole_articles_keep_their_entities(tagger: Tagger, written_test: list[Record]) -> None:
     # The issue's bar is 0.9 of the entities found sentence by sentence; the release finds
-    # 0.95 on the sample and 0.86 on the written test articles (benchmarks/
-    # whole_documents.md), against 0.06 for `full` as the issue measured it. Its F1 reading
-    # whole is higher than sentence by sentence there (70.0 against 60.4).
+    # 0.95 on the sample and 0.897 on the written test articles (0.89 over every
+    # multi-sentence written test text: benchmarks/whole_documents.md), against 0.06 for
+    # `full` as the issue measured it. Its F1 reading whole is higher than sentence by
+    # sentence there (71.4 against 64.1).
     articles = [r for r in written_test if r.id.startswith("written/art-")]
     assert compare(tagger, "sample", sample_records()).ratio >= 0.9
     scored = compare(tagger, "written articles", articles)
-    assert scored.ratio >= 0.8, scored
+    assert scored.ratio >= 0.85, scored
     assert scored.f1_whole is not None and scored.f1_by_sentence is not None
     assert scored.f1_whole >= scored.f1_by_sentence - 0.03, scored
 
