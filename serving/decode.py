@@ -90,8 +90,10 @@ def _tag_table(tags: tuple[str, ...]) -> tuple[np.ndarray, np.ndarray, tuple[str
 def _pairs(tags: tuple[str, ...]) -> tuple[int, np.ndarray, np.ndarray]:
     """O's id, and each I- tag's id beside the id of its label's B- tag."""
     inner = [i for i, t in enumerate(tags) if t.startswith("I-")]
-    return tags.index("O"), np.array(inner, dtype=np.intp), np.array(
-        [tags.index("B-" + tags[i][2:]) for i in inner], dtype=np.intp
+    return (
+        tags.index("O"),
+        np.array(inner, dtype=np.intp),
+        np.array([tags.index("B-" + tags[i][2:]) for i in inner], dtype=np.intp),
     )
 
 
