@@ -309,6 +309,31 @@ def thresholds(
 
 
 @app.command()
+def merge(
+    base: Annotated[Path, typer.Argument(help="The model the specialists were fine-tuned from.")],
+    specialist: Annotated[
+        list[str],
+        typer.Option(help="FOLDER=HEAD[,HEAD]: a specialist and the segment heads taken from it."),
+    ],
+    output: Annotated[Path, typer.Option(help="The merged model folder (runs/NAME/model).")],
+    scale: Annotated[float, typer.Option(help="Share of the specialists' encoder changes.")] = 0.5,
+) -> None:
+    """Fold specialists into their base model, then tune its thresholds on every dev record."""
+    from training.evaluate import retune_thresholds
+    from training.merge import Specialist
+    from training.merge import merge as merge_models
+
+    try:
+        merge_models(base, [Specialist.parse(s) for s in specialist], scale, output)
+        tuned = retune_thresholds(output, all_dev=True)
+    except (FileNotFoundError, ValueError) as err:
+        _fail(str(err))
+    typer.echo(
+        f"merged into {output}; thresholds: " + ", ".join(f"{k} {v:.2f}" for k, v in tuned.items())
+    )
+
+
+@app.command()
 def tag(
     text: Annotated[str, typer.Argument(help="The text to tag, or - to read standard input.")],
     model: Annotated[

@@ -331,7 +331,10 @@ def dev_curve(model_dir: Path) -> list[dict[str, Any]]:
     after the curve of the run it started from (`model.init_from`: a run's model folder,
     or an exported artifact, whose manifest holds its own curve), each named by its run."""
     meta = json.loads((model_dir / "training.json").read_text(encoding="utf-8"))
-    start = meta.get("config", {}).get("model", {}).get("init_from")
+    # A merged model (training/merge.py) continues its base's curve.
+    start = meta.get("merged", {}).get("base") or meta.get("config", {}).get("model", {}).get(
+        "init_from"
+    )
     earlier: list[dict[str, Any]] = []
     if start:
         folder = Path(start) if Path(start).is_absolute() else project_root() / start
@@ -475,6 +478,7 @@ def export(
                 "config_sha256": meta["config_sha256"],
                 "data_fingerprint": meta.get("data_fingerprint", ""), "epoch": meta.get("epoch"),
                 "curve": dev_curve(model_dir),
+                **({"merged": meta["merged"]} if "merged" in meta else {}),
             },
             "metrics": {"dev": meta.get("dev", {}), "dev_score": meta.get("dev_score")},
             "windows": {

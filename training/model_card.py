@@ -91,10 +91,19 @@ def _release(manifest: dict[str, Any]) -> list[str]:
             ),
             "",
         ]
+    merged = manifest["training"].get("merged")
+    if merged:
+        lines += [
+            f"The last run's model then had specialists folded in (training/merge.py, encoder "
+            f"changes at scale {merged['scale']}):",
+            "",
+            *(f"- `{s['model']}`: {', '.join(s['heads'])}" for s in merged["specialists"]),
+            "",
+        ]
     lines += [
         "## Rebuild",
-        f"`{rel['rebuild']}` (train `configs/release.yaml`, then `configs/release-continue.yaml`",
-        "from its weights, export, score, release);",
+        f"`{rel['rebuild']}` (train the stages `configs/release*.yaml` in turn, each from the",
+        "last one's weights; train the specialists and fold them in; export, score, release);",
         "resumable: rerun it after an interruption.",
         "",
         "## Changelog",

@@ -346,3 +346,10 @@ def test_the_dev_curve_reaches_back_through_runs_and_artifacts(tmp_path: Path) -
     (model / "training.json").write_text(json.dumps({"config": config}))
     (model.parent / "metrics.jsonl").write_text(json.dumps({"epoch": 1, "dev_score": 0.65}) + "\n")
     assert dev_curve(model) == [*earlier, {"run": "stage3", "epoch": 1, "dev_score": 0.65}]
+    # A merged model (no run log of its own) continues its base's curve, not the curve of
+    # the run its base started from.
+    merged = tmp_path / "release5" / "model"
+    merged.mkdir(parents=True)
+    meta = {"config": config, "merged": {"base": str(model), "scale": 0.5, "specialists": []}}
+    (merged / "training.json").write_text(json.dumps(meta))
+    assert dev_curve(merged) == dev_curve(model)

@@ -1,0 +1,90 @@
+"""Merging specialists: encoder changes scaled and summed, token heads kept from the
+base, each specialist's own segment rows taken whole; the CLI retunes thresholds."""
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+from typer.testing import CliRunner
+
+from serving.heads import SEGMENT_SLICES, SEGMENT_WIDTH
+from training.checkpoint import WEIGHTS, load_model
+from training.cli import app
+from training.merge import Specialist, merged_weights
+
+from .test_cli_training import write_config
+
+runner = CliRunner()
+
+
+def _state(fill: float) -> dict[str, torch.Tensor]:
+    return {
+        "encoder.layer.weight": torch.full((2, 2), fill),
+        "shape.weight": torch.full((3, 2), fill),
+        "token_heads.entity.weight": torch.full((4, 2), fill),
+        "segment.weight": torch.full((SEGMENT_WIDTH, 2), fill),
+    }
+
+
+def test_merged_weights_scale_encoder_changes_and_take_own_segment_rows() -> None:
+    base, ipe, penta = _state(1.0), _state(3.0), _state(-1.0)
+    out = merged_weights(base, [(ipe, ["ipe"]), (penta, ["cameo_penta"])], scale=0.5)
+    # 1 + 0.5 * ((3 - 1) + (-1 - 1)) = 1: the two changes cancel
+    assert torch.equal(out["encoder.layer.weight"], torch.full((2, 2), 1.0))
+    assert torch.equal(out["token_heads.entity.weight"], base["token_heads.entity.weight"])
+    segment = out["segment.weight"]
+    assert torch.equal(segment[SEGMENT_SLICES["ipe"]], ipe["segment.weight"][SEGMENT_SLICES["ipe"]])
+    assert float(segment[SEGMENT_SLICES["cameo_penta"]].max()) == -1.0
+    assert float(segment[SEGMENT_SLICES["satp"]].max()) == 1.0  # nobody's head: the base's
+    only_ipe = merged_weights(base, [(ipe, ["ipe"])], scale=0.25)
+    assert torch.equal(only_ipe["shape.weight"], torch.full((3, 2), 1.5))
+    assert torch.equal(base["encoder.layer.weight"], torch.full((2, 2), 1.0))  # not modified
+    with pytest.raises(ValueError, match="do not fit"):
+        merged_weights(base, [({"other": torch.zeros(1)}, ["ipe"])], scale=1.0)
+
+
+def test_specialist_parse_names_what_is_wrong() -> None:
+    assert Specialist.parse("runs/x/model=ipe,satp") == Specialist(
+        Path("runs/x/model"), ("ipe", "satp")
+    )
+    with pytest.raises(ValueError, match="FOLDER=HEAD"):
+        Specialist.parse("runs/x/model")
+    with pytest.raises(ValueError, match="no segment head \\['entity'\\]"):
+        Specialist.parse("runs/x/model=entity")
+
+
+def test_merge_from_the_command_line(tmp_path: Path, tiny_data: Path, tiny_encoder: Path) -> None:
+    config = write_config(tmp_path, tiny_data, tiny_encoder)
+    base, spec = tmp_path / "base", tmp_path / "spec"
+    result = runner.invoke(app, ["train", str(config), "--output", str(base), "--no-progress"])
+    assert result.exit_code == 0, result.output
+    result = runner.invoke(app, ["train", str(config), "--output", str(spec), "--no-progress",
+                                 "--model.init_from", str(base / "model"), "--training.lr",
+                                 "0.01", "--data.train", "{satp: {}}"])  # fmt: skip
+    assert result.exit_code == 0, result.output
+    out = tmp_path / "merged" / "model"
+    result = runner.invoke(app, ["merge", str(base / "model"), "--specialist",
+                                 f"{spec / 'model'}=satp", "--output", str(out),
+                                 "--scale", "0.5"])  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert "thresholds:" in result.output
+
+    def weights(folder: Path) -> dict[str, torch.Tensor]:
+        state: dict[str, torch.Tensor] = torch.load(folder / WEIGHTS, weights_only=True)
+        return state
+
+    b, s, m = weights(base / "model"), weights(spec / "model"), weights(out)
+    key = next(k for k in b if k.startswith("encoder.") and not torch.equal(b[k], s[k]))
+    assert torch.allclose(m[key], b[key] + 0.5 * (s[key] - b[key]))
+    assert torch.equal(m["token_heads.entity.weight"], b["token_heads.entity.weight"])
+    rows = SEGMENT_SLICES["satp"]
+    assert torch.equal(m["segment.weight"][rows], s["segment.weight"][rows])
+    meta = json.loads((out / "training.json").read_text())
+    assert meta["merged"]["scale"] == 0.5 and meta["merged"]["specialists"][0]["heads"] == ["satp"]
+    assert set(meta["dev_with_thresholds"]) == {"satp", "muc4"}
+    load_model(out)  # a model folder like any other
+
+    result = runner.invoke(app, ["merge", str(base / "model"), "--specialist",
+                                 str(spec / "model"), "--output", str(tmp_path / "x")])  # fmt: skip
+    assert result.exit_code == 1 and "FOLDER=HEAD" in result.output
