@@ -313,7 +313,7 @@ def merge(
     base: Annotated[Path, typer.Argument(help="The model the specialists were fine-tuned from.")],
     specialist: Annotated[
         list[str],
-        typer.Option(help="FOLDER=HEAD[,HEAD]: a specialist and the segment heads taken from it."),
+        typer.Option(help="FOLDER[=HEAD,HEAD]: a specialist and the segment heads it owns."),
     ],
     output: Annotated[Path, typer.Option(help="The merged model folder (runs/NAME/model).")],
     scale: Annotated[float, typer.Option(help="Share of the specialists' encoder changes.")] = 0.5,

@@ -32,11 +32,11 @@ class Specialist:
 
     @classmethod
     def parse(cls, text: str) -> Specialist:
-        """`runs/NAME/model=head[,head]`."""
-        folder, sep, heads = text.partition("=")
+        """`runs/NAME/model[=head,head]`: a specialist and the segment heads it owns."""
+        folder, _, heads = text.partition("=")
         names = tuple(h.strip() for h in heads.split(",") if h.strip())
-        if not sep or not names:
-            raise ValueError(f"specialist {text!r}: write FOLDER=HEAD[,HEAD], e.g. "
+        if not folder:
+            raise ValueError(f"specialist {text!r}: write FOLDER[=HEAD,HEAD], e.g. "
                              "runs/lwf-ipe/model=ipe")  # fmt: skip
         unknown = sorted(set(names) - set(SEGMENT_SLICES))
         if unknown:
@@ -55,8 +55,8 @@ def _weights(folder: Path) -> State:
 def merged_weights(
     base: State, specialists: Sequence[tuple[State, Sequence[str]]], scale: float
 ) -> State:
-    """base + scale * sum(specialist - base) over the encoder and word shapes; token heads
-    from the base; each specialist's own segment rows whole."""
+    """base + scale * sum(specialist - base) over everything but the segment head, whose
+    rows each come from the specialist that owns them (the base's where none does)."""
     out = {k: v.detach().clone().float() for k, v in base.items()}
     for state, heads in specialists:
         if state.keys() != base.keys():
@@ -65,7 +65,7 @@ def merged_weights(
             if key.startswith("segment."):
                 for head in heads:
                     out[key][SEGMENT_SLICES[head]] = value[SEGMENT_SLICES[head]].float()
-            elif not key.startswith("token_heads."):
+            else:
                 out[key] += scale * (value.float() - base[key].float())
     return {k: v.to(base[k].dtype) for k, v in out.items()}
 

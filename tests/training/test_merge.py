@@ -1,5 +1,5 @@
-"""Merging specialists: encoder changes scaled and summed, token heads kept from the
-base, each specialist's own segment rows taken whole; the CLI retunes thresholds."""
+"""Merging specialists: changes scaled and summed, each specialist's own segment rows
+taken whole; the CLI retunes thresholds."""
 
 import json
 from pathlib import Path
@@ -39,6 +39,7 @@ def test_merged_weights_scale_encoder_changes_and_take_own_segment_rows() -> Non
     assert float(segment[SEGMENT_SLICES["satp"]].max()) == 1.0  # nobody's head: the base's
     only_ipe = merged_weights(base, [(ipe, ["ipe"])], scale=0.25)
     assert torch.equal(only_ipe["shape.weight"], torch.full((3, 2), 1.5))
+    assert torch.equal(only_ipe["token_heads.entity.weight"], torch.full((4, 2), 1.5))
     assert torch.equal(base["encoder.layer.weight"], torch.full((2, 2), 1.0))  # not modified
     with pytest.raises(ValueError, match="do not fit"):
         merged_weights(base, [({"other": torch.zeros(1)}, ["ipe"])], scale=1.0)
@@ -48,8 +49,9 @@ def test_specialist_parse_names_what_is_wrong() -> None:
     assert Specialist.parse("runs/x/model=ipe,satp") == Specialist(
         Path("runs/x/model"), ("ipe", "satp")
     )
-    with pytest.raises(ValueError, match="FOLDER=HEAD"):
-        Specialist.parse("runs/x/model")
+    assert Specialist.parse("runs/x/model").heads == ()
+    with pytest.raises(ValueError, match="FOLDER\\[=HEAD"):
+        Specialist.parse("=ipe")
     with pytest.raises(ValueError, match="no segment head \\['entity'\\]"):
         Specialist.parse("runs/x/model=entity")
 
@@ -77,7 +79,8 @@ def test_merge_from_the_command_line(tmp_path: Path, tiny_data: Path, tiny_encod
     b, s, m = weights(base / "model"), weights(spec / "model"), weights(out)
     key = next(k for k in b if k.startswith("encoder.") and not torch.equal(b[k], s[k]))
     assert torch.allclose(m[key], b[key] + 0.5 * (s[key] - b[key]))
-    assert torch.equal(m["token_heads.entity.weight"], b["token_heads.entity.weight"])
+    entity = "token_heads.entity.weight"
+    assert torch.allclose(m[entity], b[entity] + 0.5 * (s[entity] - b[entity]))
     rows = SEGMENT_SLICES["satp"]
     assert torch.equal(m["segment.weight"][rows], s["segment.weight"][rows])
     meta = json.loads((out / "training.json").read_text())
@@ -85,6 +88,7 @@ def test_merge_from_the_command_line(tmp_path: Path, tiny_data: Path, tiny_encod
     assert set(meta["dev_with_thresholds"]) == {"satp", "muc4"}
     load_model(out)  # a model folder like any other
 
-    result = runner.invoke(app, ["merge", str(base / "model"), "--specialist",
-                                 str(spec / "model"), "--output", str(tmp_path / "x")])  # fmt: skip
-    assert result.exit_code == 1 and "FOLDER=HEAD" in result.output
+    wrong = f"{spec / 'model'}=entity"
+    result = runner.invoke(app, ["merge", str(base / "model"), "--specialist", wrong,
+                                 "--output", str(tmp_path / "x")])  # fmt: skip
+    assert result.exit_code == 1 and "no segment head ['entity']" in result.output
