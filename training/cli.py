@@ -320,7 +320,7 @@ def merge(
 ) -> None:
     """Fold specialists into their base model, then tune its thresholds on every dev record."""
     from training.evaluate import retune_thresholds
-    from training.merge import Specialist
+    from training.merge import Specialist, record_dev
     from training.merge import merge as merge_models
 
     try:
@@ -328,6 +328,7 @@ def merge(
         tuned = retune_thresholds(output, all_dev=True)
     except (FileNotFoundError, ValueError) as err:
         _fail(str(err))
+    typer.echo(f"dev score (every dev record) {record_dev(output):.4f}")
     typer.echo(
         f"merged into {output}; thresholds: " + ", ".join(f"{k} {v:.2f}" for k, v in tuned.items())
     )

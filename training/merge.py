@@ -1,11 +1,13 @@
 """Fold specialists back into the model they were fine-tuned from (task arithmetic).
 
-A specialist is the release fine-tuned on one dataset alone, for longer than a
-multi-task epoch gives that dataset. The merged model keeps the base's token heads,
-takes each specialist's own segment heads whole, and adds `scale` times the sum of the
-specialists' encoder changes (Ilharco et al. 2023, "Editing models with task
-arithmetic"): on dev a scale of 1 cost the entity tasks up to 15 points, while the
-specialists' own heads kept most of their gain at smaller scales.
+A specialist is the release fine-tuned on one dataset alone, on that dataset's own
+schedule, with the release as teacher of what the dataset does not mark
+(configs/specialist.yaml). The merged model is the base plus `scale` times the sum of
+the specialists' weight changes (Ilharco et al. 2023, "Editing models with task
+arithmetic"), except the segment head, whose rows each come whole from the specialist
+that owns them. Measured on dev (benchmarks/accuracy_notes.md): the encoder changes carry
+the gains (the specialists' heads alone gave nothing), specialists trained without the
+teacher cost the entity tasks up to 16 points, and several at full scale interfere.
 """
 
 from __future__ import annotations
@@ -90,3 +92,13 @@ def merge(base: Path, specialists: Sequence[Specialist], scale: float, output: P
 
     merged = {"base": str(base), "scale": scale, "specialists": [described(s) for s in specialists]}
     update_meta(output, {"merged": merged})
+
+
+def record_dev(folder: Path) -> float:
+    """Put the merged model's own dev figures (every dev record, its retuned thresholds) in
+    place of the base's copied ones, so its card shows what it scores; returns the mean."""
+    meta = json.loads((folder / "training.json").read_text(encoding="utf-8"))
+    figures = meta["dev_with_thresholds"]
+    score = round(float(sum(f["main"] for f in figures.values())) / max(len(figures), 1), 4)
+    update_meta(folder, {"dev": figures, "dev_score": score, "epoch": None})
+    return score

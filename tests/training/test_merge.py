@@ -86,6 +86,8 @@ def test_merge_from_the_command_line(tmp_path: Path, tiny_data: Path, tiny_encod
     meta = json.loads((out / "training.json").read_text())
     assert meta["merged"]["scale"] == 0.5 and meta["merged"]["specialists"][0]["heads"] == ["satp"]
     assert set(meta["dev_with_thresholds"]) == {"satp", "muc4"}
+    assert meta["dev"] == meta["dev_with_thresholds"]  # its own figures, not the base's
+    assert f"dev score (every dev record) {meta['dev_score']:.4f}" in result.output
     load_model(out)  # a model folder like any other
 
     wrong = f"{spec / 'model'}=entity"
