@@ -52,31 +52,18 @@ runs/default/finished.json: $(STAMP) configs/default.yaml
 
 # Rebuild the shipped model from the data: train the release recipe's four stages (80, 70,
 # 26 and 48 min as measured on 2-core AVX2 machines, the third and fourth each with the
-# stage before as teacher; resumable: rerun after an interruption), tune the fourth's
-# thresholds on every dev record (3 min), fine-tune a specialist for PentaClass, IPE
-# sentences and re3d from it, with it as teacher (configs/specialist.yaml: 8, 19 and 5
-# min), fold them into it at 0.6 of their changes (training/merge.py) and tune the merged
-# model's thresholds on every dev record (3 min), export it with fp16-stored weights (1 min, int8 judged on dev and left
-# out when rejected), score it on the published test splits (10 min) and replace
+# stage before as teacher; resumable: rerun after an interruption), tune its thresholds on
+# every dev record (3 min), export it with fp16-stored weights (1 min, int8 judged on dev
+# and left out when rejected), score it on the published test splits (10 min) and replace
 # models/'s release.
-RELEASE_RUN := runs/release5
-MERGE_SCALE := 0.6
+RELEASE_RUN := runs/release4
 CHANGELOG ?= rebuilt with make model
-SPECIALIST = $(BIN)/conflict-tagger train configs/specialist.yaml --output runs/lwf-$(1) \
-	--training.epochs $(2) --data.train '{$(1): {$(3)}}' --data.dev '[$(1)]'
 model: $(STAMP)
 	$(BIN)/conflict-tagger train configs/release.yaml --output runs/release
 	$(BIN)/conflict-tagger train configs/release-continue.yaml --output runs/release2
 	$(BIN)/conflict-tagger train configs/release-teacher.yaml --output runs/release3
-	$(BIN)/conflict-tagger train configs/release-balance.yaml --output runs/release4
-	$(BIN)/conflict-tagger thresholds runs/release4/model --all-dev
-	$(call SPECIALIST,cameo_class,3,weapon_lexicon: true)
-	$(call SPECIALIST,ipe_conflibert_sents,2,weapon_lexicon: true)
-	$(call SPECIALIST,re3d_conflibert,3,pack_chars: 1200)
-	$(BIN)/conflict-tagger merge runs/release4/model --output $(RELEASE_RUN)/model \
-		--scale $(MERGE_SCALE) --specialist runs/lwf-cameo_class/model=cameo_penta \
-		--specialist runs/lwf-ipe_conflibert_sents/model=ipe \
-		--specialist runs/lwf-re3d_conflibert/model
+	$(BIN)/conflict-tagger train configs/release-balance.yaml --output $(RELEASE_RUN)
+	$(BIN)/conflict-tagger thresholds $(RELEASE_RUN)/model --all-dev
 	rm -rf $(RELEASE_RUN)/artifact
 	$(BIN)/conflict-tagger export $(RELEASE_RUN)/model $(RELEASE_RUN)/artifact --weights fp16
 	$(BIN)/conflict-tagger release $(RELEASE_RUN)/artifact --model $(RELEASE_RUN)/model --changelog "$(CHANGELOG)"

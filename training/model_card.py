@@ -103,7 +103,7 @@ def _release(manifest: dict[str, Any]) -> list[str]:
     lines += [
         "## Rebuild",
         f"`{rel['rebuild']}` (train the stages `configs/release*.yaml` in turn, each from the",
-        "last one's weights; train the specialists and fold them in; export, score, release);",
+        "last one's weights; export, score, release);",
         "resumable: rerun it after an interruption.",
         "",
         "## Changelog",
