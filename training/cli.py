@@ -316,7 +316,7 @@ def merge(
         typer.Option(help="FOLDER[=HEAD,HEAD]: a specialist and the segment heads it owns."),
     ],
     output: Annotated[Path, typer.Option(help="The merged model folder (runs/NAME/model).")],
-    scale: Annotated[float, typer.Option(help="Share of the specialists' encoder changes.")] = 0.5,
+    scale: Annotated[float, typer.Option(help="Share of the specialists' weight changes.")] = 0.6,
 ) -> None:
     """Fold specialists into their base model, then tune its thresholds on every dev record."""
     from training.evaluate import retune_thresholds

@@ -94,10 +94,13 @@ def _release(manifest: dict[str, Any]) -> list[str]:
     merged = manifest["training"].get("merged")
     if merged:
         lines += [
-            f"The last run's model then had specialists folded in (training/merge.py, encoder "
+            f"The last run's model then had specialists folded in (training/merge.py, weight "
             f"changes at scale {merged['scale']}):",
             "",
-            *(f"- `{s['model']}`: {', '.join(s['heads'])}" for s in merged["specialists"]),
+            *(
+                f"- `{s['model']}`: {', '.join(s['heads']) or 'no segment head of its own'}"
+                for s in merged["specialists"]
+            ),
             "",
         ]
     lines += [

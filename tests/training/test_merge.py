@@ -90,6 +90,15 @@ def test_merge_from_the_command_line(tmp_path: Path, tiny_data: Path, tiny_encod
     assert f"dev score (every dev record) {meta['dev_score']:.4f}" in result.output
     load_model(out)  # a model folder like any other
 
+    from training.export import ExportOptions, export
+    from training.release import release
+
+    options = ExportOptions(min_agreement=0.0, int8=False)
+    export(out, tmp_path / "artifact", options, texts=["Rebels fired."], log=lambda _: None)
+    shipped = release(tmp_path / "artifact", [], "merged", tmp_path / "models", log=lambda _: None)
+    card = (shipped / "README.md").read_text()
+    assert f"- `{spec / 'model'}`: satp" in card and "at scale 0.5" in card
+
     wrong = f"{spec / 'model'}=entity"
     result = runner.invoke(app, ["merge", str(base / "model"), "--specialist", wrong,
                                  "--output", str(tmp_path / "x")])  # fmt: skip
