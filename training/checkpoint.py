@@ -47,6 +47,16 @@ def save_model(
     )
 
 
+def read_weights(folder: Path) -> dict[str, torch.Tensor]:
+    """A trained model folder's state dict."""
+    if not (folder / WEIGHTS).is_file():
+        raise FileNotFoundError(f"{folder} is not a trained model folder (no {WEIGHTS})")
+    state: dict[str, torch.Tensor] = torch.load(
+        folder / WEIGHTS, map_location="cpu", weights_only=True
+    )
+    return state
+
+
 def load_model(
     folder: Path | str,
 ) -> tuple[MultiTaskModel, Tokenizer, EngineSettings, dict[str, Any]]:
@@ -54,8 +64,7 @@ def load_model(
     from transformers import AutoConfig
 
     folder = Path(folder)
-    if not (folder / WEIGHTS).is_file():
-        raise FileNotFoundError(f"{folder} is not a trained model folder (no {WEIGHTS})")
+    state = read_weights(folder)
     labels = json.loads((folder / "labels.json").read_text(encoding="utf-8"))
     diff = label_differences(labels)
     if diff:
@@ -69,7 +78,7 @@ def load_model(
     model_type = enc_config.pop("model_type", "bert")
     encoder = encoder_from_config(AutoConfig.for_model(model_type, **enc_config))
     model = MultiTaskModel(encoder, cast(Any, encoder).config.hidden_size, config.model.dropout)
-    load_weights(model, torch.load(folder / WEIGHTS, map_location="cpu", weights_only=True))
+    load_weights(model, state)
     model.eval()
     settings = config.windows.engine_settings()
     return model, Tokenizer.from_file(folder / "tokenizer.json"), settings, meta

@@ -21,7 +21,7 @@ from pathlib import Path
 import torch
 
 from serving.heads import SEGMENT_SLICES
-from training.checkpoint import WEIGHTS, update_meta
+from training.checkpoint import WEIGHTS, read_weights, update_meta
 
 State = dict[str, torch.Tensor]
 COPIED = ("encoder_config.json", "labels.json", "tokenizer.json", "training.json")
@@ -45,13 +45,6 @@ class Specialist:
             raise ValueError(f"specialist {text!r}: no segment head {unknown}; "
                              f"heads are {list(SEGMENT_SLICES)}")  # fmt: skip
         return cls(Path(folder), names)
-
-
-def _weights(folder: Path) -> State:
-    if not (folder / WEIGHTS).is_file():
-        raise FileNotFoundError(f"{folder} is not a trained model folder (no {WEIGHTS})")
-    state: State = torch.load(folder / WEIGHTS, map_location="cpu", weights_only=True)
-    return state
 
 
 def merged_weights(
@@ -79,8 +72,8 @@ def merge(base: Path, specialists: Sequence[Specialist], scale: float, output: P
         raise ValueError("name at least one specialist to merge")
     if output.resolve() == base.resolve():
         raise ValueError(f"{output} is the base model; write the merged model elsewhere")
-    states = [(_weights(s.folder), s.heads) for s in specialists]
-    weights = merged_weights(_weights(base), states, scale)
+    states = [(read_weights(s.folder), s.heads) for s in specialists]
+    weights = merged_weights(read_weights(base), states, scale)
     output.mkdir(parents=True, exist_ok=True)
     for name in COPIED:
         shutil.copyfile(base / name, output / name)
