@@ -64,7 +64,6 @@ def load_model(
     from transformers import AutoConfig
 
     folder = Path(folder)
-    state = read_weights(folder)
     labels = json.loads((folder / "labels.json").read_text(encoding="utf-8"))
     diff = label_differences(labels)
     if diff:
@@ -72,6 +71,7 @@ def load_model(
             f"{folder} was trained with other labels than this code's schema (differs in: "
             f"{', '.join(diff)}); retrain it, or use the code version it was trained with"
         )
+    state = read_weights(folder)
     meta = json.loads((folder / "training.json").read_text(encoding="utf-8"))
     config = Config.model_validate(meta["config"])
     enc_config = json.loads((folder / "encoder_config.json").read_text(encoding="utf-8"))

@@ -39,7 +39,7 @@ def test_phrases_become_offsets_and_the_nth_occurrence_counts() -> None:
         ({"entities": [["Erbil", "CITY"]]}, "label 'CITY' is not one of"),
         ({"entities": [["Erbil", "LOC"], ["Erbil", "LOC"]]}, "already marked"),
         ({"entities": [["Rockets hit", "WEAPON"], ["hit Erbil", "LOC"]]}, "overlap"),
-        ({"split": "dev"}, "must be 'train' or 'test'"),
+        ({"split": "validation"}, "must be 'train', 'dev' or 'test'"),
         ({"events": ["AIR_RAID"]}, "unknown event type"),
         ({"lang": "en"}, "fields must be exactly"),
     ],
@@ -58,10 +58,14 @@ def test_a_file_lists_every_wrong_line(tmp_path: Path) -> None:
         load(path)
 
 
-def test_the_shipped_files_load_with_a_fixed_test_split() -> None:
-    records = [r for p in files() for r in load(p)]
-    assert len(records) == 632
-    # Every fourth text of each file is test, fixed before training.
-    for r in records:
-        number = int(r.id.rsplit("-", 1)[1])
-        assert (r.split.value == "test") == (number % 4 == 0), r.id
+def test_the_shipped_files_load_with_fixed_splits() -> None:
+    records = {p.name: load(p) for p in files()}
+    assert sum(map(len, records.values())) == 772
+    for name, recs in records.items():
+        if name.startswith("dev_"):  # the dev files are dev throughout
+            assert {r.split.value for r in recs} == {"dev"}, name
+            continue
+        # Every fourth text of the other files is test, fixed before training.
+        for r in recs:
+            number = int(r.id.rsplit("-", 1)[1])
+            assert (r.split.value == "test") == (number % 4 == 0), r.id

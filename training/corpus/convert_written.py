@@ -32,7 +32,7 @@ DATASET = "written"
 COLLECTIONS = {
     "written": "news articles and short event reports written for this project, with "
     "entities (weapons and platforms included), event roles and all event types labelled; "
-    "non-conflict news included (data/written; train and a hand-checked test split)",
+    "non-conflict news included (data/written; train, dev and a hand-checked test split)",
 }
 # Quantities, money and document references are not marked: unknown, not absent.
 ENTITY_LABELS = [
@@ -86,8 +86,8 @@ def to_record(raw: dict[str, Any], file: str) -> Record:
     if not isinstance(raw, dict) or set(raw) != FIELDS:
         got = sorted(raw) if isinstance(raw, dict) else type(raw).__name__
         raise ValueError(f"fields must be exactly {sorted(FIELDS)}, got {got}")
-    if raw["split"] not in (Split.TRAIN.value, Split.TEST.value):
-        raise ValueError(f"split {raw['split']!r} must be 'train' or 'test'")
+    if raw["split"] not in {s.value for s in Split}:
+        raise ValueError(f"split {raw['split']!r} must be 'train', 'dev' or 'test'")
     if raw["style"] not in STYLES:
         raise ValueError(f"style {raw['style']!r} is not one of {sorted(STYLES)}")
     text = raw["text"]
