@@ -19,6 +19,7 @@ from serving.artifact import sha256_file, verify
 from training.corpus.sources import data_dir as locate
 from training.corpus.sources import project_root
 from training.evaluate import RARE, scores_for
+from training.model_card import best_epoch
 
 
 @dataclass(frozen=True)
@@ -223,7 +224,7 @@ def render(
                 + (" (exported graph, fp32)" if m.backend == "fp32" else "")
                 + f", seed {m.config['training']['seed']}, config sha256 "
                 f"`{m.config_sha256[:16]}`, weights sha256 `{m.weights_sha256[:16]}`, data "
-                f"fingerprint `{m.data_fingerprint[:16]}`, best dev epoch {m.epoch}"
+                f"fingerprint `{m.data_fingerprint[:16]}`, best dev epoch {best_epoch(m.epoch)}"
             )
     lines += ["", notes, ""] if notes else [""]
     names = list(columns)

@@ -8,6 +8,11 @@ from typing import Any
 from serving.schema import ACTOR_ROLES, EVENT_ROLES, CoarseType, EntityType, EventType
 
 
+def best_epoch(epoch: int | None) -> str:
+    """The best dev epoch as a card or table names it; a merged model has none."""
+    return "none (a merge)" if epoch is None else str(epoch)
+
+
 def _figures(dev: dict[str, dict[str, float]]) -> list[str]:
     rows = ["| collection | main dev figure |", "|---|---|"]
     rows += [f"| {name} | {100 * f['main']:.1f} |" for name, f in sorted(dev.items())]
@@ -154,7 +159,8 @@ def model_card(manifest: dict[str, Any]) -> str:
         f"- Base encoder: `{enc['name']}` ({enc['model_type']}, {enc['layers']} layers, "
         f"hidden size {enc['hidden_size']}), one linear head per output",
         f"- Trained on: {collections} (config sha256 `{train['config_sha256'][:16]}`, "
-        f"data fingerprint `{train['data_fingerprint'][:16]}`, best dev epoch {train['epoch']})",
+        f"data fingerprint `{train['data_fingerprint'][:16]}`, "
+        f"best dev epoch {best_epoch(train['epoch'])})",
         f"- Windows of {manifest['windows']['size']} tokens every "
         f"{manifest['windows']['stride']}: long documents are read whole, never cut",
         f"- Label thresholds tuned on dev: {manifest['thresholds'] or 'none (0.5)'}",

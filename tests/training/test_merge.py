@@ -98,6 +98,7 @@ def test_merge_from_the_command_line(tmp_path: Path, tiny_data: Path, tiny_encod
     shipped = release(tmp_path / "artifact", [], "merged", tmp_path / "models", log=lambda _: None)
     card = (shipped / "README.md").read_text()
     assert f"- `{spec / 'model'}`: satp" in card and "at scale 0.5" in card
+    assert "best dev epoch none (a merge)" in card  # no epoch of its own
 
     wrong = f"{spec / 'model'}=entity"
     result = runner.invoke(app, ["merge", str(base / "model"), "--specialist", wrong,
