@@ -51,12 +51,11 @@ runs/default/finished.json: $(STAMP) configs/default.yaml
 	$(BIN)/conflict-tagger train configs/default.yaml --output runs/default
 
 # Rebuild the shipped model from the data: train the release recipe's five stages (80, 70,
-# 26, 48 and 55 min as measured on 2-core AVX2 machines, the third to fifth each with the
+# 26, 48 and 56 min as measured on 2-core AVX2 machines, the third to fifth each with the
 # stage before as teacher, the fifth the fourth's recipe once more from its weights;
-# resumable: rerun after an interruption), tune its thresholds on
-# every dev record (3 min), export it with fp16-stored weights (1 min, int8 judged on dev
-# and left out when rejected), score it on the published test splits (10 min) and replace
-# models/'s release.
+# resumable: rerun after an interruption), tune its thresholds on every dev record (3 min),
+# export it with fp16-stored weights (2 min, int8 judged on dev and left out when
+# rejected), score it on the published test splits (5-10 min) and replace models/'s release.
 RELEASE_RUN := runs/release6
 CHANGELOG ?= rebuilt with make model
 model: $(STAMP)
