@@ -10,8 +10,10 @@ become the student's targets wherever the record's own labels say nothing or lea
 choice (training.model.teacher_loss). The student reads the same tokens in its long
 windows, so it learns to find in whole documents what the teacher finds in sentences.
 
-Teacher outputs are a cached data step: one file per fingerprint of the teacher's
-weights, the texts, the heads and this module's version, under `teacher.cache`.
+Teacher outputs are a cached data step, under `teacher.cache`: one folder per
+fingerprint of the teacher's files, the heads and this module's version, and in it the
+targets keyed by each record's id, text and tokens. A run that adds or changes texts
+reads only those with the teacher (a part file more), not all of them again.
 """
 
 from __future__ import annotations
@@ -31,27 +33,27 @@ from serving.sentences import split_sentences
 from serving.tokenizer import Encoded
 from training.corpus.record import Record
 
-VERSION = 1  # bump when what a cache file holds changes
+VERSION = 2  # bump when what a cache file holds changes
 CHUNK = 512  # sentences per engine call: keeps memory flat and the log moving
 
 # record id -> head -> float16 [n_tokens, n_tags]; a row of zeros: no teacher target
 SoftTargets = dict[str, dict[str, np.ndarray]]
 
 
-def fingerprint(
-    teacher_dir: Path, records: Sequence[Record], encodings: dict[str, Encoded],
-    heads: Sequence[str],
-) -> str:  # fmt: skip
-    """sha256 over every file of the teacher's folder, the records' ids and texts, the
-    student's tokens (targets are stored per token) and the heads."""
+def fingerprint(teacher_dir: Path, heads: Sequence[str]) -> str:
+    """sha256 over every file of the teacher's folder and the heads: names a cache folder."""
     h = hashlib.sha256(f"teacher v{VERSION} {sorted(heads)}".encode())
     for f in sorted(p for p in teacher_dir.rglob("*") if p.is_file()):
         h.update(f.relative_to(teacher_dir).as_posix().encode())
         h.update(f.read_bytes())
-    for r in records:
-        h.update(json.dumps([r.id, r.text]).encode())
-        h.update(encodings[r.id].offsets.tobytes())
     return h.hexdigest()
+
+
+def record_key(record: Record, encoding: Encoded) -> str:
+    """A record's id, text and the student's tokens (targets are stored per token)."""
+    h = hashlib.sha256(json.dumps([record.id, record.text]).encode())
+    h.update(encoding.offsets.tobytes())
+    return h.hexdigest()[:32]
 
 
 def _softmax(x: np.ndarray) -> np.ndarray:
@@ -103,7 +105,7 @@ def compute(
 
 
 def save(path: Path, targets: SoftTargets) -> None:
-    """One .npz: the ids, each record's first row, and per head all rows stacked."""
+    """One .npz: the keys, each record's first row, and per head all rows stacked."""
     ids = list(targets)
     heads = sorted(next(iter(targets.values()))) if targets else []
     lengths = [len(next(iter(targets[i].values()))) if heads else 0 for i in ids]
@@ -130,17 +132,23 @@ def soft_targets(
     heads: Sequence[str], cache: Path, make_engine: Callable[[Path], Engine],
     log: Callable[[str], None] = print,
 ) -> SoftTargets:  # fmt: skip
-    """The cached soft targets for these records, computed once per fingerprint."""
+    """The soft targets for these records; the teacher reads only those not cached yet."""
     unknown = sorted(set(heads) - set(TOKEN_HEADS))
     if unknown:
         raise ValueError(f"teacher.heads names {unknown}; token heads are {list(TOKEN_HEADS)}")
     unique = list({r.id: r for r in records}.values())
-    digest = fingerprint(teacher_dir, unique, encodings, heads)
-    path = cache / f"teacher-{digest[:20]}.npz"
-    if path.is_file():
-        log(f"teacher: soft targets from {path}")
-        return load(path)
-    log(f"teacher: {teacher_dir} reads {len(unique)} training texts; cache {path}")
-    targets = compute(make_engine(teacher_dir), unique, encodings, heads, log)
-    save(path, targets)
-    return targets
+    keys = {r.id: record_key(r, encodings[r.id]) for r in unique}
+    folder = cache / f"teacher-{fingerprint(teacher_dir, heads)[:20]}"
+    cached: SoftTargets = {}
+    for part in sorted(folder.glob("part-*.npz")):
+        cached.update(load(part))
+    missing = [r for r in unique if keys[r.id] not in cached]
+    log(f"teacher: {len(unique) - len(missing)} of {len(unique)} training texts cached in {folder}")
+    if missing:
+        log(f"teacher: {teacher_dir} reads {len(missing)} training texts")
+        fresh = compute(make_engine(teacher_dir), missing, encodings, heads, log)
+        by_key = {keys[rid]: rows for rid, rows in fresh.items()}
+        name = hashlib.sha256("".join(sorted(by_key)).encode()).hexdigest()[:16]
+        save(folder / f"part-{name}.npz", by_key)
+        cached.update(by_key)
+    return {r.id: cached[keys[r.id]] for r in unique}

@@ -54,15 +54,21 @@ def test_soft_targets_match_record_tokens_and_are_cached(
         zip([r.id for r in records], tokenizer.encode_batch([r.text for r in records]), strict=True)
     )
     calls = []
+    read: list[int] = []
+
+    class Counting(Engine):
+        def token_logits(self, texts):  # type: ignore[no-untyped-def]
+            read.append(len(texts))
+            return super().token_logits(texts)
 
     def make_engine(path: Path) -> Engine:
         calls.append(path)
-        return Engine(tokenizer, TorchBackend(model), settings)
+        return Counting(tokenizer, TorchBackend(model), settings)
 
     heads = ["entity", "event_role"]
     soft = teacher.soft_targets(first, records, encodings, heads, tmp_path / "c", make_engine)
     again = teacher.soft_targets(first, records, encodings, heads, tmp_path / "c", make_engine)
-    assert len(calls) == 1 and len(list((tmp_path / "c").glob("teacher-*.npz"))) == 1
+    assert len(calls) == 1 and len(list((tmp_path / "c").glob("teacher-*/part-*.npz"))) == 1
     for r in records:
         for h in heads:
             rows = soft[r.id][h].astype(np.float32)
@@ -74,11 +80,19 @@ def test_soft_targets_match_record_tokens_and_are_cached(
     ((_, logits),) = Engine(tokenizer, TorchBackend(model), settings).token_logits([one.text])
     expected = teacher._softmax(logits["entity"])
     assert np.allclose(soft[one.id]["entity"].astype(np.float32), expected, atol=2e-3)
-    # Another text changes the fingerprint: computed again, in a new file.
+    # A changed text is read again, alone, into a second part; the others come cached.
     changed = [records[0].model_copy(update={"text": records[0].text + " More."}), *records[1:]]
     encodings[records[0].id] = tokenizer.encode_batch([changed[0].text])[0]
-    teacher.soft_targets(first, changed, encodings, heads, tmp_path / "c", make_engine)
-    assert len(calls) == 2 and len(list((tmp_path / "c").glob("teacher-*.npz"))) == 2
+    sentences = len(teacher.split_sentences(changed[0].text))
+    read.clear()
+    redone = teacher.soft_targets(first, changed, encodings, heads, tmp_path / "c", make_engine)
+    assert len(calls) == 2 and sum(read) == sentences
+    assert len(list((tmp_path / "c").glob("teacher-*/part-*.npz"))) == 2
+    assert redone[records[0].id]["entity"].shape[0] == len(encodings[records[0].id].ids)
+    assert np.array_equal(redone[records[1].id]["entity"], soft[records[1].id]["entity"])
+    # Other heads are another cache folder.
+    teacher.soft_targets(first, records[:2], encodings, ["entity"], tmp_path / "c", make_engine)
+    assert len(list((tmp_path / "c").glob("teacher-*"))) == 2
     with pytest.raises(ValueError, match=r"teacher\.heads"):
         teacher.soft_targets(first, records, encodings, ["events"], tmp_path / "c", make_engine)
 
@@ -95,4 +109,4 @@ def test_a_run_with_a_teacher_learns_from_its_targets(
     losses = (tmp_path / "s" / "metrics.jsonl").read_text()
     # the tiny data's CAMEO, SATP and IPE records mark no entities: only a teacher fills them
     assert '"entity_teacher"' in losses and '"actor_role_teacher"' in losses
-    assert len(list((tmp_path / "cache").glob("teacher-*.npz"))) == 1
+    assert len(list((tmp_path / "cache").glob("teacher-*/part-*.npz"))) == 1
