@@ -53,11 +53,11 @@ runs/default/finished.json: $(STAMP) configs/default.yaml
 # Rebuild the shipped model from the data: train the release recipe's six stages (80, 70,
 # 26, 48, 56 and 36 min as measured on 2-core AVX2 machines, the third to sixth each with
 # the stage before as teacher, the fifth and sixth the fourth's recipe once more from the
-# stage before's weights; resumable: rerun after an interruption), tune
-# its thresholds on every dev record (3 min), export it with fp16-stored weights (2 min,
-# int8 judged on dev and left out when rejected), score it on the published test splits
-# (5-10 min) and replace models/'s release. The sixth stage was first trained when
-# data/written gained reports_d and articles_c; a rebuild gives every stage those texts.
+# stage before's weights; resumable: rerun after an interruption), tune its thresholds on
+# every dev record (3 min), export it with fp16-stored weights (2 min, int8 judged on dev
+# and left out when rejected), score it on the published test splits (5-10 min) and
+# replace models/'s release. The sixth stage was first trained when data/written gained
+# reports_d and articles_c; a rebuild gives every stage those texts.
 RELEASE_RUN := runs/release9
 CHANGELOG ?= rebuilt with make model
 model: $(STAMP)
