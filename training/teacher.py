@@ -31,6 +31,7 @@ from serving.engine import Engine
 from serving.heads import TOKEN_HEADS
 from serving.sentences import split_sentences
 from serving.tokenizer import Encoded
+from training.benchmark import CACHE as BENCHMARK_CACHE
 from training.corpus.record import Record
 
 VERSION = 2  # bump when what a cache file holds changes
@@ -41,9 +42,12 @@ SoftTargets = dict[str, dict[str, np.ndarray]]
 
 
 def fingerprint(teacher_dir: Path, heads: Sequence[str]) -> str:
-    """sha256 over every file of the teacher's folder and the heads: names a cache folder."""
+    """sha256 over the teacher folder's files and the heads: names a cache folder. The
+    benchmark's score cache, written into the folder when the model is scored, is no
+    part of the teacher."""
     h = hashlib.sha256(f"teacher v{VERSION} {sorted(heads)}".encode())
-    for f in sorted(p for p in teacher_dir.rglob("*") if p.is_file()):
+    files = (p for p in teacher_dir.rglob("*") if p.is_file() and p.name != BENCHMARK_CACHE)
+    for f in sorted(files):
         h.update(f.relative_to(teacher_dir).as_posix().encode())
         h.update(f.read_bytes())
     return h.hexdigest()

@@ -90,6 +90,11 @@ def test_soft_targets_match_record_tokens_and_are_cached(
     assert len(list((tmp_path / "c").glob("teacher-*/part-*.npz"))) == 2
     assert redone[records[0].id]["entity"].shape[0] == len(encodings[records[0].id].ids)
     assert np.array_equal(redone[records[1].id]["entity"], soft[records[1].id]["entity"])
+    # Scoring the teacher writes its score cache into the folder: still the same teacher.
+    (first / "benchmark_scores.json").write_text("{}")
+    read.clear()
+    teacher.soft_targets(first, changed, encodings, heads, tmp_path / "c", make_engine)
+    assert read == []
     # Other heads are another cache folder.
     teacher.soft_targets(first, records[:2], encodings, ["entity"], tmp_path / "c", make_engine)
     assert len(list((tmp_path / "c").glob("teacher-*"))) == 2
