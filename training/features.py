@@ -47,6 +47,7 @@ class Group:
 
     segments: list[tuple[int, int, int]]  # (window index in the record, first, end)
     targets: dict[str, tuple[np.ndarray, np.ndarray]]
+    document: bool = False  # the record's own labels, not one of its sentences'
 
 
 @dataclass
@@ -181,7 +182,7 @@ def featurize(
             found = (_sentence_segment(a, b, enc, windows) for a, b in split_sentences(record.text))
             segments = [s for s in found if s is not None] or segments
         if segments:
-            feats.groups.append(Group(segments, doc))
+            feats.groups.append(Group(segments, doc, document=True))
     for sentence in record.sentences:
         sent_targets = _head_targets(
             record, SENTENCE_SETS, [e.value for e in sentence.events],

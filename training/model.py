@@ -216,7 +216,8 @@ def multitask_loss(
                 bce = nn.functional.binary_cross_entropy_with_logits(lg, target, reduction="none")
                 parts[head.name] = bce[mask].mean()
             else:
-                rows = mask.any(-1)
-                parts[head.name] = nn.functional.cross_entropy(lg[rows], target[rows].argmax(-1))
+                rows = mask.any(-1)  # targets may be soft (training/specialist.py)
+                q = target[rows] / target[rows].sum(-1, keepdim=True)
+                parts[head.name] = -(q * torch.log_softmax(lg[rows], -1)).sum(-1).mean()
     total = sum((scale.get(k, weights.get(k, 1.0)) * v for k, v in parts.items()), torch.zeros(()))
     return total, {k: float(v.detach()) for k, v in parts.items()}

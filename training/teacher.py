@@ -140,19 +140,31 @@ def soft_targets(
     unknown = sorted(set(heads) - set(TOKEN_HEADS))
     if unknown:
         raise ValueError(f"teacher.heads names {unknown}; token heads are {list(TOKEN_HEADS)}")
+    return cached(
+        teacher_dir, records, encodings, heads, cache,
+        lambda missing: compute(make_engine(teacher_dir), missing, encodings, heads, log), log,
+    )  # fmt: skip
+
+
+def cached(
+    teacher_dir: Path, records: Sequence[Record], encodings: dict[str, Encoded],
+    heads: Sequence[str], cache: Path, read: Callable[[Sequence[Record]], SoftTargets],
+    log: Callable[[str], None] = print,
+) -> SoftTargets:  # fmt: skip
+    """Targets per record from the cache folder of this teacher and heads; `read` gives
+    those of the records not cached yet, which are then stored as one part file more."""
     unique = list({r.id: r for r in records}.values())
     keys = {r.id: record_key(r, encodings[r.id]) for r in unique}
     folder = cache / f"teacher-{fingerprint(teacher_dir, heads)[:20]}"
-    cached: SoftTargets = {}
+    found: SoftTargets = {}
     for part in sorted(folder.glob("part-*.npz")):
-        cached.update(load(part))
-    missing = [r for r in unique if keys[r.id] not in cached]
+        found.update(load(part))
+    missing = [r for r in unique if keys[r.id] not in found]
     log(f"teacher: {len(unique) - len(missing)} of {len(unique)} training texts cached in {folder}")
     if missing:
         log(f"teacher: {teacher_dir} reads {len(missing)} training texts")
-        fresh = compute(make_engine(teacher_dir), missing, encodings, heads, log)
-        by_key = {keys[rid]: rows for rid, rows in fresh.items()}
+        by_key = {keys[rid]: rows for rid, rows in read(missing).items()}
         name = hashlib.sha256("".join(sorted(by_key)).encode()).hexdigest()[:16]
         save(folder / f"part-{name}.npz", by_key)
-        cached.update(by_key)
-    return {r.id: cached[keys[r.id]] for r in unique}
+        found.update(by_key)
+    return {r.id: found[keys[r.id]] for r in unique}

@@ -23,7 +23,7 @@ from tqdm import tqdm
 
 from serving.engine import Engine
 from serving.tokenizer import Tokenizer
-from training import teacher
+from training import specialist, teacher
 from training.artifact_weights import load_start
 from training.backend import TorchBackend
 from training.batching import budget_batches, collate
@@ -225,6 +225,8 @@ def train(
         ):
             encodings[r.id] = e
     soft = _teacher_targets(config, records, encodings, log)
+    documents = _specialist_targets(config, records, encodings, log)
+    mix_weight = config.specialists.weight if config.specialists else 0.0
     model = MultiTaskModel.build(
         config.model.encoder, config.model.dropout, config.model.random_init,
         config.model.attention_dropout,
@@ -267,6 +269,8 @@ def train(
             featurize(r, encodings[r.id], size, stride, cap, rng, soft.get(r.id), pooling)
             for r, cap in epoch_sample(records["train"], config, epoch)
         ]
+        for item in feats:
+            specialist.mix(item, documents.get(item.record_id), mix_weight)
         batches = budget_batches(feats, t.batch_tokens, rng)
         model.train()
         tokens = examples = 0
@@ -351,15 +355,30 @@ def _teacher_targets(
     """The teacher's soft targets for every training record; none without a teacher."""
     if config.teacher is None:
         return {}
+    return teacher.soft_targets(
+        Path(config.teacher.model),
+        [r for name in config.data.train for r in records["train"][name]], encodings,
+        config.teacher.heads, Path(config.teacher.cache), _teacher_engine, log,
+    )  # fmt: skip
+
+
+def _specialist_targets(
+    config: Config, records: dict[str, dict[str, list[Record]]], encodings: dict[str, Any],
+    log: Callable[[str], None],
+) -> teacher.SoftTargets:  # fmt: skip
+    """The specialists' document probabilities for their collections' records."""
+    if config.specialists is None:
+        return {}
+    return specialist.document_targets(
+        config.specialists, records["train"], encodings, _teacher_engine, log
+    )
+
+
+def _teacher_engine(folder: Path) -> Engine:
+    """A trained model folder read through torch, or an exported artifact's fp32 graph."""
     from training.evaluate import load_engine
 
-    folder = Path(config.teacher.model)
-    backend = "torch" if (folder / "weights.pt").is_file() else "fp32"
-    return teacher.soft_targets(
-        folder, [r for name in config.data.train for r in records["train"][name]], encodings,
-        config.teacher.heads, Path(config.teacher.cache),
-        lambda path: load_engine(path, backend)[0], log,
-    )  # fmt: skip
+    return load_engine(folder, "torch" if (folder / "weights.pt").is_file() else "fp32")[0]
 
 
 def _estimate_steps(
