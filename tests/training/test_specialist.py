@@ -39,7 +39,9 @@ def test_mix_moves_document_targets_on_annotated_labels_only() -> None:
     # 0.5 * gold + 0.5 * specialist where annotated; the unannotated label stays as it was
     assert values == pytest.approx([0.8, 0.2, 0.0], abs=1e-3) and mask.tolist() == [1, 1, 0]
     assert feats.groups[1].targets["ipe"][0].tolist() == [1.0, 0.0, 0.0]  # sentences: gold
-    assert specialist.mix(_features([doc]), None, 0.5).groups[0].targets["ipe"] is not None
+    gold = Group([(0, 0, 2)], {"ipe": (np.array([1.0, 0.0]), np.ones(2, bool))}, document=True)
+    untaught = specialist.mix(_features([gold]), None, 0.5)  # no specialist for this record
+    assert untaught.groups[0].targets["ipe"][0].tolist() == [1.0, 0.0]
 
 
 def test_single_label_loss_takes_soft_targets() -> None:
