@@ -58,6 +58,7 @@ def served(result: Result) -> Decoded:
     """A result as the scorer reads decoded output: its spans and its chosen labels."""
     document = {head: _one_hot(head, labels) for head, labels in result.dataset_labels.items()}
     document["events"] = _one_hot("events", [e.label for e in result.event_types])
+    document["coarse"] = _one_hot("coarse", result.coarse_types)
     return Decoded(
         entities=[ScoredSpan(e.start, e.end, e.label.value, e.score) for e in result.entities],
         roles=[ScoredSpan(r.start, r.end, r.label.value, r.score) for r in result.roles],
@@ -77,6 +78,7 @@ def from_records(result: Result) -> Decoded:
                 roles.setdefault((span.start, span.end), label)
     base = served(result)
     base.document["events"] = _one_hot("events", [e.event_type for e in result.events])
+    base.document["coarse"] = _one_hot("coarse", [e.coarse_type for e in result.events])
     # A weapon entity inside an instrument role span fills the same slot: keep the longer.
     kept: list[ScoredSpan] = []
     for (a, b), label in sorted(roles.items(), key=lambda item: (item[0][0], -item[0][1])):

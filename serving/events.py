@@ -16,7 +16,7 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 
-from serving.decode import DEFAULT_THRESHOLD, Decoded, ScoredSpan, chosen_labels
+from serving.decode import DEFAULT_THRESHOLD, Decoded, ScoredSpan, chosen_labels, event_labels
 from serving.heads import HEAD_BY_NAME, SEGMENT_HEADS
 from serving.result import (
     Entity,
@@ -90,11 +90,13 @@ def document_uncertainty(decoded: Decoded, thresholds: Mapping[str, float]) -> f
     return uncertainty(np.concatenate([document, np.asarray(sentences, dtype=np.float64), spans]))
 
 
-def _event_scores(probs: np.ndarray, thresholds: Mapping[str, float]) -> list[EventScore]:
-    names = HEAD_BY_NAME["events"].labels
+def _event_scores(
+    segment: Mapping[str, np.ndarray], thresholds: Mapping[str, float]
+) -> list[EventScore]:
+    names, probs = HEAD_BY_NAME["events"].labels, segment["events"]
     chosen = [
         EventScore(label=EventType(n), score=round(float(probs[names.index(n)]), 4))
-        for n in chosen_labels("events", probs, thresholds)
+        for n in event_labels(segment, thresholds)
     ]
     return sorted(chosen, key=lambda e: -e.score)
 
@@ -159,7 +161,7 @@ def build_result(
     starts = {layer: [s.start for s in spans] for layer, spans in layers.items()}
     sentence_out, events = [], []
     for (start, end), probs in zip(sentences, decoded.sentences, strict=True):
-        found = _event_scores(probs["events"], thresholds)
+        found = _event_scores(probs, thresholds)
         sentence_out.append(
             Sentence(start=start, end=end, event_types=found,
                      coarse_types=coarse_types({e.label for e in found}))
@@ -182,7 +184,7 @@ def build_result(
                       score=event.score, **slots)
             )  # fmt: skip
     doc_events = _document_events(
-        _event_scores(decoded.document["events"], thresholds),
+        _event_scores(decoded.document, thresholds),
         [e for sentence in sentence_out for e in sentence.event_types],
     )
     return Result(

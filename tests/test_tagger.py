@@ -12,7 +12,7 @@ from serving.decode import Decoded, ScoredSpan
 from serving.events import build_result
 from serving.heads import HEAD_BY_NAME, SEGMENT_HEADS
 from serving.result import Layer, ModelInfo, Result
-from serving.schema import EventType
+from serving.schema import COARSE_OF, EventType
 from serving.sentences import split_sentences
 from serving.tagger import RuntimeSettings, Tagger
 
@@ -52,8 +52,24 @@ def probs(**chosen: float) -> dict[str, np.ndarray]:
     out = {h.name: np.zeros(len(h.labels)) for h in SEGMENT_HEADS}
     for label, p in chosen.items():
         out["events"][HEAD_BY_NAME["events"].labels.index(label)] = p
+        # The coarse head agrees that there is conflict (serving.decode.event_labels).
+        out["coarse"][HEAD_BY_NAME["coarse"].labels.index(COARSE_OF[EventType(label)])] = 0.9
     out["cameo_penta"][0] = 1.0
     return out
+
+
+def test_no_event_record_where_the_coarse_head_finds_no_conflict() -> None:
+    text = "The minister opened a school in Gao. Rebels shelled Kayes."
+    first, second = split_sentences(text)
+    quiet = probs(ARMED_ATTACK=0.8)
+    quiet["coarse"][:] = 0.2
+    decoded = Decoded(entities=[], roles=[], document=quiet,
+                      sentences=[quiet, probs(SHELLING_MISSILE=0.9)])  # fmt: skip
+    result = build_result(text, [first, second], decoded, {"events": 0.5}, INFO)
+    assert [(e.sentence, e.event_type) for e in result.events] == [(1, "SHELLING_MISSILE")]
+    assert result.sentences[0].event_types == []
+    # The document lists what its sentences report, not what its own coarse head vetoed.
+    assert [e.label for e in result.event_types] == ["SHELLING_MISSILE"]
 
 
 def test_events_gather_the_spans_of_their_sentence() -> None:

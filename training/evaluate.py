@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from serving.decode import Decoded, ScoredSpan, chosen_labels
+from serving.decode import Decoded, ScoredSpan, chosen_labels, event_labels
 from serving.engine import Engine
 from serving.heads import HEAD_BY_NAME
 from serving.spans import LabelledSpan, spans_to_bio
@@ -136,7 +136,7 @@ def evaluate_records(
         return _written(records, decoded, thresholds)
     if name in ("rare_events", "plover"):
         gold_events = [{e.value for e in r.events} for r in records]
-        pred_events = [set(_labels(d.document["events"], "events")) for d in decoded]
+        pred_events = [set(event_labels(d.document, thresholds)) for d in decoded]
         m = metrics.multilabel_scores(gold_events, pred_events, HEAD_BY_NAME["events"].labels)
         rare = [m.per_label[k].f1 for k in RARE if m.per_label[k].n_gold]
         out = {"micro_f1": m.micro.f1, "example_f1": m.example_f1,
@@ -162,7 +162,7 @@ def _corrections(
     if pairs:
         m = metrics.multilabel_scores(
             [{e.value for e in r.events} for r, _ in pairs],
-            [set(chosen_labels("events", d.document["events"], thresholds)) for _, d in pairs],
+            [set(event_labels(d.document, thresholds)) for _, d in pairs],
             HEAD_BY_NAME["events"].labels,
         )
         out["event_micro_f1"] = m.micro.f1
@@ -180,7 +180,7 @@ def _written(
     entities = span_scores(records, decoded, "entity")
     roles = span_scores(records, decoded, "role")
     gold = [{e.value for e in r.events} for r in records]
-    pred = [set(chosen_labels("events", d.document["events"], thresholds)) for d in decoded]
+    pred = [set(event_labels(d.document, thresholds)) for d in decoded]
     events = metrics.multilabel_scores(gold, pred, HEAD_BY_NAME["events"].labels)
     present = [v.f1 for v in events.per_label.values() if v.n_gold]
     quiet = [not p for g, p in zip(gold, pred, strict=True) if not g]
@@ -249,7 +249,7 @@ def event_type_f1(
         if cov is None:
             continue
         gold = {e.value for e in r.events} & set(cov.labels)
-        pred = set(chosen_labels("events", d.document["events"], thresholds)) & set(cov.labels)
+        pred = set(event_labels(d.document, thresholds)) & set(cov.labels)
         tp, fp, fn = tp + len(gold & pred), fp + len(pred - gold), fn + len(gold - pred)
     if tp + fp + fn == 0:
         return None if not any(r.coverage(LabelSet.EVENTS) for r in records) else 0.0

@@ -1,11 +1,12 @@
 import numpy as np
 
-from serving.decode import Decoded, chosen_labels, decoded_json
+from serving.decode import Decoded, chosen_labels, decoded_json, event_labels
 from serving.heads import HEAD_BY_NAME
 from training.corpus.record import Record, Source, Split, TaskLabels
 from training.evaluate import evaluate_records, tune_thresholds
 
 SATP = HEAD_BY_NAME["satp"].labels
+CONFLICT = np.array([0.9, 0.0, 0.0, 0.0])  # the coarse head finds violence
 
 
 def satp_record(i: int, labels: list[str]) -> Record:
@@ -48,7 +49,8 @@ def test_thresholds_are_tuned_on_the_records_and_ties_go_nearest_one_half() -> N
 def test_json_view_lists_event_types_above_the_shipped_threshold() -> None:
     events = np.zeros(len(HEAD_BY_NAME["events"].labels))
     events[0], events[1] = 0.3, 0.2
-    result = Decoded([], [], {"events": events, "coarse": np.zeros(4)})
+    coarse = np.array([0.6, 0.0, 0.0, 0.0])  # VIOLENCE: the coarse head finds conflict
+    result = Decoded([], [], {"events": events, "coarse": coarse})
     assert decoded_json("x", result)["event_types"] == []
     view = decoded_json("x", result, {"events": 0.15})
     names = HEAD_BY_NAME["events"].labels
@@ -56,6 +58,17 @@ def test_json_view_lists_event_types_above_the_shipped_threshold() -> None:
         {"label": names[0], "score": 0.3},
         {"label": names[1], "score": 0.2},
     ]
+
+
+def test_no_event_type_where_the_coarse_head_finds_no_conflict() -> None:
+    events = np.zeros(len(HEAD_BY_NAME["events"].labels))
+    events[0] = 0.9
+    for coarse, expected in ((0.4, []), (0.6, [HEAD_BY_NAME["events"].labels[0]])):
+        segment = {"events": events, "coarse": np.array([coarse, 0.1, 0.1, 0.1])}
+        assert event_labels(segment) == expected
+        assert event_labels(segment, {"coarse": coarse - 0.05}) == [
+            HEAD_BY_NAME["events"].labels[0]
+        ]
 
 
 def test_corrections_are_scored_on_the_layers_each_record_was_annotated_for() -> None:
@@ -74,11 +87,11 @@ def test_corrections_are_scored_on_the_layers_each_record_was_annotated_for() ->
     probs = np.zeros(len(events))
     probs[events.index("ARMED_ATTACK")] = 0.9
     found = Decoded([ScoredSpan(24, 27, "LOC", 0.9), ScoredSpan(0, 6, "PER", 0.9)], [],
-                    {"events": probs})  # fmt: skip
+                    {"events": probs, "coarse": CONFLICT})  # fmt: skip
     figures = evaluate_records("corrections", [spans_and_events], [found])
     # PER is not among the labels annotated: not a false positive. No role layer: no figure.
     assert figures == {"entity_f1": 1.0, "event_micro_f1": 1.0, "main": 1.0}
-    missed = Decoded([], [], {"events": np.zeros(len(events))})
+    missed = Decoded([], [], {"events": np.zeros(len(events)), "coarse": np.zeros(4)})
     assert evaluate_records("corrections", [spans_and_events], [missed])["main"] == 0.0
 
 
@@ -104,7 +117,7 @@ def test_the_event_threshold_is_also_tuned_on_collections_that_label_event_types
         probs[events.index("ARMED_ATTACK")] = 0.25 if gold else 0.05
         outputs.append(
             Decoded(entities=[], roles=[], document={"satp": np.full(len(SATP), 0.9),
-                                                      "events": probs})
+                                                      "events": probs, "coarse": CONFLICT})
         )  # fmt: skip
     assert event_type_f1(records, outputs, {}) == 0.0
     tuned = tune_thresholds({"satp": (records, outputs)})
