@@ -60,15 +60,16 @@ def test_json_view_lists_event_types_above_the_shipped_threshold() -> None:
     ]
 
 
-def test_no_event_type_where_the_coarse_head_finds_no_conflict() -> None:
-    events = np.zeros(len(HEAD_BY_NAME["events"].labels))
-    events[0] = 0.9
-    for coarse, expected in ((0.4, []), (0.6, [HEAD_BY_NAME["events"].labels[0]])):
+def test_below_one_half_event_types_need_the_coarse_head() -> None:
+    names = HEAD_BY_NAME["events"].labels
+    events = np.zeros(len(names))
+    events[0], events[1] = 0.4, 0.6
+    thresholds = {"events": 0.3}
+    for coarse, expected in ((0.4, [names[1]]), (0.6, [names[0], names[1]])):
         segment = {"events": events, "coarse": np.array([coarse, 0.1, 0.1, 0.1])}
-        assert event_labels(segment) == expected
-        assert event_labels(segment, {"coarse": coarse - 0.05}) == [
-            HEAD_BY_NAME["events"].labels[0]
-        ]
+        assert event_labels(segment, thresholds) == expected
+        # the coarse head's own threshold decides whether it finds conflict
+        assert event_labels(segment, thresholds | {"coarse": coarse - 0.05}) == list(names[:2])
 
 
 def test_corrections_are_scored_on_the_layers_each_record_was_annotated_for() -> None:
