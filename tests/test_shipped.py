@@ -100,15 +100,14 @@ def test_sample_article_gets_its_hand_annotation(tagger: Tagger) -> None:
 def test_written_test_news_floors(artifact: Artifact, written_test: list[Record]) -> None:
     engine, thresholds = load_engine(artifact.path, "fp32")
     figures = evaluate_all(engine, {"written": written_test}, thresholds)[0]["written"]
-    # Measured at release (208 test texts, 50 of them hard cases added with reports_d and
-    # articles_c): entity F1 79.9 (recall 80.9), WEAPON 81.0, event types 77.4, 88.9% of
-    # the 72 texts without a conflict event kept without one (the release before: 78.5,
-    # 82.2, 77.6, 83.3%). The issue asks for 90%: the 8 misses are new hard negatives (a
-    # parade, a drone test, weapons handed in, a Second World War bomb defused).
+    # Measured on the 308 test texts of 2026-12-04, with event types needing the coarse
+    # head (serving.decode.event_labels): entity F1 81.4 (recall 81.8), WEAPON 83.8, event
+    # types 78.8, 95 of the 105 texts without a conflict event kept without one (90.5%,
+    # the issue's 90%; the event threshold alone kept 86.2% of the 258 texts before).
     assert figures["entity_micro_recall"] >= 0.76, figures
     assert figures["entity_f1_WEAPON"] >= 0.76, figures
     assert figures["event_macro_f1"] >= 0.73, figures
-    assert figures["no_event_kept"] >= 0.86, figures
+    assert figures["no_event_kept"] >= 0.88, figures
 
 
 def test_whole_articles_keep_their_entities(tagger: Tagger, written_test: list[Record]) -> None:
