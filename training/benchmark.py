@@ -213,8 +213,10 @@ def render(
 ) -> str:
     """One column per named group of models (seeds, or one model per dataset), one row
     per benchmark figure, the reference beside them."""
+    # A rerun reads every score from the models' caches: say so rather than "took 0 s".
+    took = f"evaluation took {seconds:.0f} s" if seconds >= 1 else "scores read from cache"
     lines = ["# Accuracy", "", f"Made by `{command}` on {time.strftime('%Y-%m-%d', time.gmtime())}"
-             f" (evaluation took {seconds:.0f} s). Figures are percentages; a ± figure is the"
+             f" ({took}). Figures are percentages; a ± figure is the"
              " mean and sample standard deviation over the column's seeds.", ""]  # fmt: skip
     for name, models in columns.items():
         for model_dir, _ in models:
