@@ -317,14 +317,24 @@ def merge(
     ],
     output: Annotated[Path, typer.Option(help="The merged model folder (runs/NAME/model).")],
     scale: Annotated[float, typer.Option(help="Share of the specialists' weight changes.")] = 0.6,
+    average_segment: Annotated[
+        bool,
+        typer.Option(
+            help="Scale the segment head's changes like the rest (a later stage of the full "
+            "recipe, not a single-dataset specialist): scale 0.5 averages two models."
+        ),
+    ] = False,
 ) -> None:
-    """Fold specialists into their base model, then tune its thresholds on every dev record."""
+    """Fold specialists into their base model (a model folder or an exported artifact),
+    then tune its thresholds on every dev record."""
     from training.evaluate import retune_thresholds
     from training.merge import Specialist, record_dev
     from training.merge import merge as merge_models
 
     try:
-        merge_models(base, [Specialist.parse(s) for s in specialist], scale, output)
+        merge_models(
+            base, [Specialist.parse(s) for s in specialist], scale, output, average_segment
+        )
         tuned = retune_thresholds(output, all_dev=True)
     except (FileNotFoundError, ValueError) as err:
         _fail(str(err))

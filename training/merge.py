@@ -5,7 +5,10 @@ schedule, with the release as teacher of what the dataset does not mark
 (configs/specialist.yaml). The merged model is the base plus `scale` times the sum of
 the specialists' weight changes (Ilharco et al. 2023, "Editing models with task
 arithmetic"), except the segment head, whose rows each come whole from the specialist
-that owns them. Measured on dev (benchmarks/accuracy_notes.md): the encoder changes carry
+that owns them, or, for a later stage of the full recipe (`average_segment`), scaled like
+the rest: scale 0.5 is then the average of two models' weights (a "model soup", Wortsman
+et al. 2022). The base may be an exported artifact (its graph's weights read back).
+Measured on dev (benchmarks/accuracy_notes.md): the encoder changes carry
 the gains (the specialists' heads alone gave nothing), specialists trained without the
 teacher cost the entity tasks up to 16 points, and several at full scale interfere.
 """
@@ -48,42 +51,67 @@ class Specialist:
 
 
 def merged_weights(
-    base: State, specialists: Sequence[tuple[State, Sequence[str]]], scale: float
+    base: State,
+    specialists: Sequence[tuple[State, Sequence[str]]],
+    scale: float,
+    average_segment: bool = False,
 ) -> State:
     """base + scale * sum(specialist - base) over everything but the segment head, whose
-    rows each come from the specialist that owns them (the base's where none does)."""
+    rows each come from the specialist that owns them (the base's where none does, or
+    scaled like the rest with `average_segment`)."""
     out = {k: v.detach().clone().float() for k, v in base.items()}
-    for state, heads in specialists:
+    for state, _heads in specialists:
         if state.keys() != base.keys():
             raise ValueError("a specialist's weights do not fit the base model's")
         for key, value in state.items():
-            if key.startswith("segment."):
-                for head in heads:
-                    out[key][SEGMENT_SLICES[head]] = value[SEGMENT_SLICES[head]].float()
-            else:
+            if not key.startswith("segment.") or average_segment:
                 out[key] += scale * (value.float() - base[key].float())
+    for state, heads in specialists:
+        for key in (k for k in state if k.startswith("segment.")):
+            for head in heads:
+                out[key][SEGMENT_SLICES[head]] = state[key][SEGMENT_SLICES[head]].float()
     return {k: v.to(base[k].dtype) for k, v in out.items()}
 
 
-def merge(base: Path, specialists: Sequence[Specialist], scale: float, output: Path) -> None:
-    """Write the merged model folder; its training.json is the base's plus how it was
-    merged; `conflict-tagger merge` then retunes its thresholds on every dev record."""
+def base_weights(base: Path, like: Path) -> State:
+    """A model folder's weights, or an exported artifact's read back from its graph (into
+    the architecture of the model folder `like`)."""
+    if not (base / "manifest.json").is_file():
+        return read_weights(base)
+    from training.artifact_weights import load_from_artifact
+    from training.checkpoint import load_model
+
+    model = load_model(like)[0]
+    load_from_artifact(model, base)
+    return model.state_dict()
+
+
+def merge(
+    base: Path, specialists: Sequence[Specialist], scale: float, output: Path,
+    average_segment: bool = False,
+) -> None:  # fmt: skip
+    """Write the merged model folder; its training.json is the base's (the first
+    specialist's when the base is an artifact) plus how it was merged; `conflict-tagger
+    merge` then retunes its thresholds on every dev record."""
     if not specialists:
         raise ValueError("name at least one specialist to merge")
     if output.resolve() == base.resolve():
         raise ValueError(f"{output} is the base model; write the merged model elsewhere")
     states = [(read_weights(s.folder), s.heads) for s in specialists]
-    weights = merged_weights(read_weights(base), states, scale)
+    weights = merged_weights(base_weights(base, specialists[0].folder), states, scale,
+                             average_segment)  # fmt: skip
     output.mkdir(parents=True, exist_ok=True)
+    files_from = specialists[0].folder if (base / "manifest.json").is_file() else base
     for name in COPIED:
-        shutil.copyfile(base / name, output / name)
+        shutil.copyfile(files_from / name, output / name)
     torch.save(weights, output / WEIGHTS)
 
     def described(s: Specialist) -> dict[str, object]:
         meta = json.loads((s.folder / "training.json").read_text(encoding="utf-8"))
         return {"model": str(s.folder), "heads": list(s.heads), "dev_score": meta.get("dev_score")}
 
-    merged = {"base": str(base), "scale": scale, "specialists": [described(s) for s in specialists]}
+    merged = {"base": str(base), "scale": scale, "average_segment": average_segment,
+              "specialists": [described(s) for s in specialists]}  # fmt: skip
     update_meta(output, {"merged": merged})
 
 

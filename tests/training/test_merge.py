@@ -1,5 +1,6 @@
 """Merging specialists: changes scaled and summed, each specialist's own segment rows
-taken whole; the CLI retunes thresholds."""
+taken whole (or averaged with the rest, for a later stage); an artifact may be the base;
+the CLI retunes thresholds."""
 
 import json
 from pathlib import Path
@@ -11,7 +12,7 @@ from typer.testing import CliRunner
 from serving.heads import SEGMENT_SLICES, SEGMENT_WIDTH
 from training.checkpoint import WEIGHTS, load_model
 from training.cli import app
-from training.merge import Specialist, merged_weights
+from training.merge import Specialist, base_weights, merged_weights
 
 from .test_cli_training import write_config
 
@@ -43,6 +44,24 @@ def test_merged_weights_scale_encoder_changes_and_take_own_segment_rows() -> Non
     assert torch.equal(base["encoder.layer.weight"], torch.full((2, 2), 1.0))  # not modified
     with pytest.raises(ValueError, match="do not fit"):
         merged_weights(base, [({"other": torch.zeros(1)}, ["ipe"])], scale=1.0)
+
+
+def test_average_segment_scales_the_segment_head_like_the_rest() -> None:
+    base, stage = _state(1.0), _state(3.0)
+    soup = merged_weights(base, [(stage, [])], scale=0.5, average_segment=True)
+    for key in base:  # every weight, the segment head's too, halfway: (1 + 3) / 2
+        assert torch.equal(soup[key], torch.full_like(base[key], 2.0)), key
+    owned = merged_weights(base, [(stage, ["ipe"])], scale=0.5, average_segment=True)
+    assert float(owned["segment.weight"][SEGMENT_SLICES["ipe"]].max()) == 3.0  # still taken whole
+    assert float(owned["segment.weight"][SEGMENT_SLICES["satp"]].max()) == 2.0
+
+
+def test_an_artifact_as_base_gives_back_its_graph_weights(tiny_artifact: Path) -> None:
+    run = tiny_artifact.parent / "run" / "model"
+    state = base_weights(tiny_artifact, like=run)
+    trained = load_model(run)[0].state_dict()
+    assert torch.allclose(state["segment.weight"], trained["segment.weight"], atol=1e-6)
+    assert base_weights(run, like=run).keys() == trained.keys()
 
 
 def test_specialist_parse_names_what_is_wrong() -> None:
