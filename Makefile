@@ -50,18 +50,26 @@ runs/default/finished.json: $(STAMP) configs/default.yaml
 	@echo "data report: data/work/report.md"
 	$(BIN)/conflict-tagger train configs/default.yaml --output runs/default
 
-# Rebuild the shipped model from the data: train the release recipe's six stages (80, 70,
-# 26, 48, 56 and 41 min as measured on 2-core AVX2 machines, the third to sixth each with
-# the stage before as teacher, the fifth and sixth the fourth's recipe once more from the
-# stage before's weights; resumable: rerun after an interruption), tune its thresholds on
-# every dev record (3 min), export it with fp16-stored weights (2 min, int8 judged on dev
-# and left out when rejected), score it on the published test splits (5-10 min) and
-# replace models/'s release. The sixth stage also reads all IPE sentences each epoch and
-# learns IPE's document labels partly from an IPE specialist (training/specialist.py),
-# the fourth stage fine-tuned on IPE alone (3 epochs, about 20 min). It was first trained
-# when data/written gained articles_d and reports_e; a rebuild gives every stage those.
-RELEASE_RUN := runs/release11
+# Rebuild the shipped model from the data: train the release recipe's stages (80, 70, 26,
+# 48, 56 and 41 min as measured on 2-core AVX2 machines for the first six, the third on
+# each with the stage before as teacher, the fifth and later the fourth's recipe once
+# more from the stage before's weights; resumable: rerun after an interruption), tune
+# thresholds on every dev record (3 min), export with fp16-stored weights (2 min, int8
+# judged on dev and left out when rejected), score on the published test splits (5-10
+# min) and replace models/'s release. The sixth and seventh stages read all IPE
+# sentences each epoch and learn IPE's document labels partly from an IPE specialist
+# (training/specialist.py: the stage before fine-tuned on IPE alone, 3 epochs, about 20
+# min). The seventh (runs/release11) was the seventh release; the eighth is its average
+# with a stage trained from it (64 min) that also reads all MUC-4 training documents
+# and the written texts added since (`merge --average-segment`, 4 min).
+RELEASE_RUN := runs/release15
 IPE_SPECIALIST := runs/specialist-ipe-long
+IPE_SPECIALIST8 := runs/specialist-ipe8
+# An IPE specialist: the stage before fine-tuned on IPE sentences alone.
+IPE_ONLY := --training.seed 125 --data.dev_max_records null \
+	--data.train '{ipe_conflibert_sents: {weapon_lexicon: true}}' \
+	--data.dev '[ipe_conflibert_sents]' --training.batch_tokens 1024 \
+	--training.patience 2 --training.epochs 3
 CHANGELOG ?= rebuilt with make model
 model: $(STAMP)
 	$(BIN)/conflict-tagger train configs/release.yaml --output runs/release
@@ -71,15 +79,20 @@ model: $(STAMP)
 	$(BIN)/conflict-tagger train configs/release-balance.yaml --output runs/release6 \
 		--model.init_from runs/release4/model --teacher.model runs/release4/model --training.seed 126
 	$(BIN)/conflict-tagger train configs/release-stage3.yaml --output $(IPE_SPECIALIST) \
-		--model.init_from runs/release4/model --training.seed 125 --data.dev_max_records null \
-		--data.train '{ipe_conflibert_sents: {weapon_lexicon: true}}' \
-		--data.dev '[ipe_conflibert_sents]' --training.batch_tokens 1024 \
-		--training.patience 2 --training.epochs 3
-	$(BIN)/conflict-tagger train configs/release-balance.yaml --output $(RELEASE_RUN) \
+		--model.init_from runs/release4/model $(IPE_ONLY)
+	$(BIN)/conflict-tagger train configs/release-balance.yaml --output runs/release11 \
 		--model.init_from runs/release6/model --teacher.model runs/release6/model \
 		--training.seed 131 --data.train.ipe_conflibert_sents.max_records null \
 		--specialists.models '{ipe_conflibert_sents: $(IPE_SPECIALIST)/model}'
-	$(BIN)/conflict-tagger thresholds $(RELEASE_RUN)/model --all-dev
+	$(BIN)/conflict-tagger train configs/release-stage3.yaml --output $(IPE_SPECIALIST8) \
+		--model.init_from runs/release11/model $(IPE_ONLY)
+	$(BIN)/conflict-tagger train configs/release-balance.yaml --output runs/release14 \
+		--model.init_from runs/release11/model --teacher.model runs/release11/model \
+		--training.seed 134 --data.train.ipe_conflibert_sents.max_records null \
+		--data.train.muc4.max_records null \
+		--specialists.models '{ipe_conflibert_sents: $(IPE_SPECIALIST8)/model}'
+	$(BIN)/conflict-tagger merge runs/release11/model --specialist runs/release14/model \
+		--scale 0.5 --average-segment --output $(RELEASE_RUN)/model
 	rm -rf $(RELEASE_RUN)/artifact
 	$(BIN)/conflict-tagger export $(RELEASE_RUN)/model $(RELEASE_RUN)/artifact --weights fp16
 	$(BIN)/conflict-tagger release $(RELEASE_RUN)/artifact --model $(RELEASE_RUN)/model --changelog "$(CHANGELOG)"
