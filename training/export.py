@@ -331,10 +331,10 @@ def dev_curve(model_dir: Path) -> list[dict[str, Any]]:
     after the curve of the run it started from (`model.init_from`: a run's model folder,
     or an exported artifact, whose manifest holds its own curve), each named by its run."""
     meta = json.loads((model_dir / "training.json").read_text(encoding="utf-8"))
-    # A merged model (training/merge.py) continues its base's curve.
-    start = meta.get("merged", {}).get("base") or meta.get("config", {}).get("model", {}).get(
-        "init_from"
-    )
+    merged = meta.get("merged", {})
+    # A merged model (training/merge.py) continues its base's curve; an average with a
+    # stage trained from the base (`average_segment`) also shows that stage's epochs.
+    start = merged.get("base") or meta.get("config", {}).get("model", {}).get("init_from")
     earlier: list[dict[str, Any]] = []
     if start:
         folder = Path(start) if Path(start).is_absolute() else project_root() / start
@@ -343,14 +343,24 @@ def dev_curve(model_dir: Path) -> list[dict[str, Any]]:
         elif (folder / "manifest.json").is_file():
             manifest = json.loads((folder / "manifest.json").read_text(encoding="utf-8"))
             earlier = list(manifest.get("training", {}).get("curve", []))
+    if merged.get("average_segment"):
+        stages = [Path(s["model"]) for s in merged["specialists"]]
+        return earlier + [e for s in stages for e in _run_epochs(_rooted(s))]
+    return earlier + _run_epochs(model_dir)
+
+
+def _rooted(path: Path) -> Path:
+    return path if path.is_absolute() else project_root() / path
+
+
+def _run_epochs(model_dir: Path) -> list[dict[str, Any]]:
+    """The run's own epochs (RUN/metrics.jsonl), named by the run; none for a merge."""
     log = model_dir.parent / "metrics.jsonl"
     if not log.is_file():
-        return earlier
+        return []
     entries = [json.loads(line) for line in log.read_text(encoding="utf-8").splitlines() if line]
     run = model_dir.parent.name
-    return earlier + [
-        {"run": run, "epoch": e["epoch"], "dev_score": e["dev_score"]} for e in entries
-    ]
+    return [{"run": run, "epoch": e["epoch"], "dev_score": e["dev_score"]} for e in entries]
 
 
 def code_version() -> dict[str, str]:

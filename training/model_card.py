@@ -97,7 +97,15 @@ def _release(manifest: dict[str, Any]) -> list[str]:
             "",
         ]
     merged = manifest["training"].get("merged")
-    if merged:
+    if merged and merged.get("average_segment"):
+        lines += [
+            f"The release is `{merged['base']}` averaged with "
+            + ", ".join(f"`{s['model']}`" for s in merged["specialists"])
+            + f" (training/merge.py: every weight, the segment head's too, at scale "
+            f"{merged['scale']}), thresholds tuned again on every dev record.",
+            "",
+        ]
+    elif merged:
         lines += [
             f"The last run's model then had specialists folded in (training/merge.py, weight "
             f"changes at scale {merged['scale']}):",

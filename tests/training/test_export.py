@@ -353,3 +353,15 @@ def test_the_dev_curve_reaches_back_through_runs_and_artifacts(tmp_path: Path) -
     meta = {"config": config, "merged": {"base": str(model), "scale": 0.5, "specialists": []}}
     (merged / "training.json").write_text(json.dumps(meta))
     assert dev_curve(merged) == dev_curve(model)
+    # The average of a base with a stage trained from it shows the stage's epochs after
+    # the base's curve.
+    stage = tmp_path / "release6" / "model"
+    stage.mkdir(parents=True)
+    (stage.parent / "metrics.jsonl").write_text(json.dumps({"epoch": 1, "dev_score": 0.7}) + "\n")
+    soup = {"base": str(model), "scale": 0.5, "average_segment": True,
+            "specialists": [{"model": str(stage), "heads": []}]}  # fmt: skip
+    (merged / "training.json").write_text(json.dumps({"config": config, "merged": soup}))
+    assert dev_curve(merged) == [
+        *dev_curve(model),
+        {"run": "release6", "epoch": 1, "dev_score": 0.7},
+    ]
