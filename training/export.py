@@ -337,7 +337,7 @@ def dev_curve(model_dir: Path) -> list[dict[str, Any]]:
     start = merged.get("base") or meta.get("config", {}).get("model", {}).get("init_from")
     earlier: list[dict[str, Any]] = []
     if start:
-        folder = Path(start) if Path(start).is_absolute() else project_root() / start
+        folder = _rooted(Path(start))
         if (folder / "training.json").is_file():
             earlier = dev_curve(folder)
         elif (folder / "manifest.json").is_file():
