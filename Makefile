@@ -51,7 +51,7 @@ runs/default/finished.json: $(STAMP) configs/default.yaml
 	$(BIN)/conflict-tagger train configs/default.yaml --output runs/default
 
 # Rebuild the shipped model from the data: train the release recipe's stages (80, 70, 26,
-# 48, 56 and 41 min as measured on 2-core AVX2 machines for the first six, the third on
+# 48, 56 and 41 min as measured on 2-core AVX2 machines for the first six, from the third on
 # each with the stage before as teacher, the fifth and later the fourth's recipe once
 # more from the stage before's weights; resumable: rerun after an interruption), tune
 # thresholds on every dev record (3 min), export with fp16-stored weights (2 min, int8
