@@ -64,12 +64,16 @@ runs/default/finished.json: $(STAMP) configs/default.yaml
 # and the written texts added since (`merge --average-segment`, 4 min); the ninth is one
 # more such stage from the eighth, one epoch (19 min), with the written texts added
 # since (seed 135, the better on dev of two seeds; the session that shipped it started
-# from the eighth's exported fp16 weights, this chain from its torch folder).
-RELEASE_RUN := runs/release16
+# from the eighth's exported fp16 weights, this chain from its torch folder). The tenth
+# is the average of the ninth and two one-epoch stages from it (seeds 138 and 139, 18
+# min each) that learn IPE's labels partly from an IPE specialist of the ninth (14 min).
+NINTH := runs/release16
+RELEASE_RUN := runs/release22
 ALL_IPE_MUC4 := --data.train.ipe_conflibert_sents.max_records null \
 	--data.train.muc4.max_records null
 IPE_SPECIALIST := runs/specialist-ipe-long
 IPE_SPECIALIST8 := runs/specialist-ipe8
+IPE_SPECIALIST9 := runs/specialist-ipe9
 # An IPE specialist: the stage before fine-tuned on IPE sentences alone.
 IPE_ONLY := --training.seed 125 --data.dev_max_records null \
 	--data.train '{ipe_conflibert_sents: {weapon_lexicon: true}}' \
@@ -97,10 +101,22 @@ model: $(STAMP)
 		--specialists.models '{ipe_conflibert_sents: $(IPE_SPECIALIST8)/model}'
 	$(BIN)/conflict-tagger merge runs/release11/model --specialist runs/release14/model \
 		--scale 0.5 --average-segment --output runs/release15/model
-	$(BIN)/conflict-tagger train configs/release-balance.yaml --output $(RELEASE_RUN) \
+	$(BIN)/conflict-tagger train configs/release-balance.yaml --output $(NINTH) \
 		--model.init_from runs/release15/model --teacher.model runs/release15/model \
 		--training.seed 135 --training.epochs 1 $(ALL_IPE_MUC4)
-	$(BIN)/conflict-tagger thresholds $(RELEASE_RUN)/model --all-dev
+	$(BIN)/conflict-tagger train configs/release-stage3.yaml --output $(IPE_SPECIALIST9) \
+		--model.init_from $(NINTH)/model $(IPE_ONLY)
+	$(BIN)/conflict-tagger train configs/release-balance.yaml --output runs/release20 \
+		--model.init_from $(NINTH)/model --teacher.model $(NINTH)/model \
+		--training.seed 138 --training.epochs 1 $(ALL_IPE_MUC4) \
+		--specialists.models '{ipe_conflibert_sents: $(IPE_SPECIALIST9)/model}'
+	$(BIN)/conflict-tagger train configs/release-balance.yaml --output runs/release21 \
+		--model.init_from $(NINTH)/model --teacher.model $(NINTH)/model \
+		--training.seed 139 --training.epochs 1 $(ALL_IPE_MUC4) \
+		--specialists.models '{ipe_conflibert_sents: $(IPE_SPECIALIST9)/model}'
+	$(BIN)/conflict-tagger merge $(NINTH)/model --specialist runs/release20/model \
+		--specialist runs/release21/model --scale 0.3333333 --average-segment \
+		--output $(RELEASE_RUN)/model
 	rm -rf $(RELEASE_RUN)/artifact
 	$(BIN)/conflict-tagger export $(RELEASE_RUN)/model $(RELEASE_RUN)/artifact --weights fp16
 	$(BIN)/conflict-tagger release $(RELEASE_RUN)/artifact --model $(RELEASE_RUN)/model --changelog "$(CHANGELOG)"
