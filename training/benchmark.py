@@ -42,6 +42,8 @@ ROWS = (
     Row("re3d doc split, MIL_PLATFORM", "re3d", "test", "f1_MIL_PLATFORM", "F1", ""),
     Row("CAMEO NER (actor roles)", "cameo_ner", "test", "micro_f1", "entity micro-F1", "74.0"),
     Row("CAMEO PentaClass", "cameo_class", "test", "macro_f1", "macro-F1", "89.5"),
+    Row("  written sentences of other decades and styles", "written_penta", "test", "macro_f1",
+        "macro-F1", ""),
     Row("SATP", "satp", "test", "example_f1", "example-based F1", "89.4"),
     Row("IndiaPoliceEvents sentences (ConfliBERT split)", "ipe_conflibert_sents", "test",
         "example_f1", "example-based F1", "66.1"),
@@ -156,7 +158,7 @@ def data_fingerprint(data_dir: Path) -> str:
     else:
         for path in sorted(p for p in data_dir.rglob("*") if p.is_file()):
             h.update(f"{path.relative_to(data_dir)} {path.stat().st_size}\n".encode())
-    for folder in ("written", "rare_events"):
+    for folder in ("written", "written_penta", "rare_events"):
         for path in sorted((project_root() / "data" / folder).glob("*.jsonl")):
             h.update(path.read_bytes())
     return h.hexdigest()

@@ -104,6 +104,9 @@ class TrainingConfig(_Strict):
     bf16: Literal["auto", "on", "off"] = "auto"  # autocast only where the CPU has bf16
     threads: int | None = Field(None, ge=1)
     max_steps: int | None = Field(None, ge=1)  # a hard cap, for smoke runs
+    # Train the heads alone on the start model's encoder: a head specialist that `merge`
+    # can fold in without moving the encoder every other head reads.
+    freeze_encoder: bool = False
     loss_weights: dict[str, float] = {}  # per head name (entity, role, events, ...)
     # How much an unannotated label may explain a token its dataset marked O (1: as much
     # as O itself; see model.token_loss).

@@ -104,7 +104,7 @@ def evaluate_records(
         return _entity_figures(span_scores(records, decoded, "entity"))
     if name == "cameo_ner":
         return _entity_figures(span_scores(records, decoded, "role"))
-    if name == "cameo_class":
+    if name in ("cameo_class", "written_penta"):
         gold = [r.tasks.cameo_penta[0] for r in records]
         pred = [_labels(d.document["cameo_penta"], "cameo_penta")[0] for d in decoded]
         penta = metrics.multiclass_scores(gold, pred)

@@ -83,6 +83,10 @@ DATASET_OF = {
     "ipe_conflibert_docs": "indiapoliceevents/conflibert_docs", "plover": "plover",
 }  # fmt: skip
 
+# Collections whose texts this project wrote.
+OUR_COLLECTIONS = {"rare_events": "rare-event sentences", "written": "news",
+                   "written_penta": "PentaClass sentences"}  # fmt: skip
+
 
 def parity_texts(root: Path | None = None) -> list[str]:
     """Fixed texts we wrote ourselves: the sample article (several windows) and the
@@ -387,10 +391,8 @@ def licences(trained_on: Sequence[str]) -> list[str]:
     out = sorted(
         {f"{DATASET_OF[n]}: {by_dataset[DATASET_OF[n]]}" for n in names if n in DATASET_OF}
     )
-    if "rare_events" in names:
-        out.append("rare_events (data/rare_events, written for this project): Apache-2.0")
-    if "written" in names:
-        out.append("written (data/written, news written for this project): Apache-2.0")
+    out += [f"{n} (data/{n}, {what}, written for this project): Apache-2.0"
+            for n, what in OUR_COLLECTIONS.items() if n in names]  # fmt: skip
     if "corrections" in names:
         out.append("corrections (your own annotations, imported by `retrain`): your terms")
     return out

@@ -171,12 +171,12 @@ def data_fingerprint(records: dict[str, dict[str, list[Record]]]) -> str:
 
 def _optimizer(model: MultiTaskModel, config: Config, total_steps: int) -> tuple[Any, Any]:
     t = config.training
-    enc = [p for n, p in model.named_parameters() if n.startswith("encoder.")]
-    heads = [p for n, p in model.named_parameters() if not n.startswith("encoder.")]
-    opt = torch.optim.AdamW(
-        [{"params": enc, "lr": t.lr}, {"params": heads, "lr": t.head_lr}],
-        weight_decay=t.weight_decay,
-    )
+    params = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
+    enc = [p for n, p in params if n.startswith("encoder.")]
+    heads = [p for n, p in params if not n.startswith("encoder.")]
+    groups = [{"params": enc, "lr": t.lr}] if enc else []
+    opt = torch.optim.AdamW([*groups, {"params": heads, "lr": t.head_lr}],
+                            weight_decay=t.weight_decay)  # fmt: skip
     warmup = max(1, int(total_steps * t.warmup_ratio))
 
     def schedule(step: int) -> float:
@@ -231,7 +231,8 @@ def train(
         config.model.encoder, config.model.dropout, config.model.random_init,
         config.model.attention_dropout,
     )  # fmt: skip
-    model.shape.weight.requires_grad_(config.model.word_shapes)
+    model.shape.weight.requires_grad_(config.model.word_shapes and not t.freeze_encoder)
+    model.encoder.requires_grad_(not t.freeze_encoder)
     if config.model.init_from is not None and state is None:
         load_start(model, Path(config.model.init_from))
         log(f"starting from the weights of {config.model.init_from}")

@@ -107,6 +107,22 @@ def test_a_run_can_start_from_a_trained_model_and_learns_word_shapes(
     assert torch.equal(a["shape.weight"], b["shape.weight"])
 
 
+def test_a_frozen_encoder_run_trains_the_heads_alone(
+    tiny_data: Path, tiny_encoder: Path, tmp_path: Path
+) -> None:
+    quiet = {"progress": False, "log": lambda _: None}
+    first = train(tiny_config(tiny_data, tiny_encoder, epochs=1), tmp_path / "a", evaluate_all,
+                  **quiet).model_dir  # fmt: skip
+    config = tiny_config(tiny_data, tiny_encoder, epochs=1, max_steps=3, freeze_encoder=True)
+    config.model.init_from = str(first)
+    second = train(config, tmp_path / "b", evaluate_all, **quiet).model_dir
+    a, b = load_model(first)[0].state_dict(), load_model(second)[0].state_dict()
+    for key in a:
+        if key.startswith(("encoder.", "shape.")):
+            assert torch.equal(a[key], b[key]), key
+    assert not torch.allclose(a["segment.weight"], b["segment.weight"])
+
+
 def test_weights_from_before_word_shapes_load_with_a_zero_shape_embedding(
     tiny_data: Path, tiny_encoder: Path, tmp_path: Path
 ) -> None:

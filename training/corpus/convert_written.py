@@ -15,7 +15,7 @@ from __future__ import annotations
 import json
 import sys
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -124,8 +124,9 @@ def to_record(raw: dict[str, Any], file: str) -> Record:
         raise ValueError("; ".join(e["msg"] for e in err.errors())) from None
 
 
-def load(path: Path) -> list[Record]:
-    """Every record of one file; ValueError lists each wrong line (file:line: problem)."""
+def load(path: Path, parse: Callable[[Any, str], Record] = to_record) -> list[Record]:
+    """Every record of one file, each line read by `parse`; ValueError lists each wrong
+    line (file:line: problem)."""
     rel = path.relative_to(project_root()) if path.is_relative_to(project_root()) else path
     records: list[Record] = []
     problems: list[str] = []
@@ -134,7 +135,7 @@ def load(path: Path) -> list[Record]:
         if not line.strip():
             continue
         try:
-            record = to_record(json.loads(line), str(rel))
+            record = parse(json.loads(line), str(rel))
         except (ValueError, TypeError, KeyError) as err:
             problems.append(f"{path}:{n}: {err}")
             continue
