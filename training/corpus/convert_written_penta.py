@@ -26,7 +26,7 @@ DATASET = "written_penta"
 COLLECTIONS = {
     "written_penta": "news sentences of many decades and styles written for this project, "
     "each with its CAMEO root code and PentaClass (data/written_penta; train, dev and a "
-    "test split labelled twice)",
+    "hand-checked test split)",
 }
 # The CAMEO roots of each PentaClass, as cameo_class's training sentences use them.
 ROOTS = {
