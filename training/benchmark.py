@@ -19,7 +19,7 @@ from serving.artifact import sha256_file, verify
 from training.corpus.sources import data_dir as locate
 from training.corpus.sources import project_root
 from training.evaluate import RARE, scores_for
-from training.model_card import best_epoch
+from training.model_card import best_epoch, trained_collections
 
 
 @dataclass(frozen=True)
@@ -113,6 +113,7 @@ class Model:
     epoch: Any
     backend: str
     cache: Path
+    trained_on: list[str]  # its config's collections and its merged specialists'
 
 
 def describe(path: Path) -> Model:
@@ -122,18 +123,18 @@ def describe(path: Path) -> Model:
         return Model(
             path, t["config"], t.get("config_sha256", ""), sha256_file(artifact.graph("fp32")),
             artifact.thresholds, t.get("data_fingerprint", ""), t.get("epoch"), "fp32",
-            ARTIFACT_SCORES / f"{artifact.version}.json",
+            ARTIFACT_SCORES / f"{artifact.version}.json", trained_collections(t),
         )  # fmt: skip
     meta = json.loads((path / "training.json").read_text(encoding="utf-8"))
     return Model(
         path, meta["config"], meta["config_sha256"], sha256_file(path / "weights.pt"),
         meta.get("thresholds", {}), meta.get("data_fingerprint", ""), meta.get("epoch"),
-        "torch", path / CACHE,
+        "torch", path / CACHE, trained_collections(meta),
     )  # fmt: skip
 
 
 def trained_on(model_dir: Path) -> list[str]:
-    return list(describe(model_dir).config["data"]["train"])
+    return describe(model_dir).trained_on
 
 
 def code_fingerprint() -> str:
@@ -178,7 +179,7 @@ def run_benchmark(model_dir: Path, data_dir: Path | None = None, fresh: bool = F
         if saved["key"] == key:
             scores: Scores = saved["scores"]
             return scores
-    trained = list(model.config["data"]["train"])
+    trained = model.trained_on
     own, skip = set(trained), leaking(trained)
     by_split: dict[str, set[str]] = {}
     for row in ROWS:

@@ -407,7 +407,7 @@ def export(
     `lineage` (parent model, data added: from `retrain`) goes into the manifest and card.
     `dev`: the records int8 is judged on ({collection: records}); default: the model's
     own dev collections, read from its datasets folder."""
-    from training.model_card import model_card
+    from training.model_card import model_card, trained_collections
 
     if out_dir.exists() and any(out_dir.iterdir()):
         raise FileExistsError(
@@ -501,7 +501,7 @@ def export(
             "graphs": {k: v for k, v in GRAPHS.items() if k == "fp32" or int8 is not None},
             "weights_storage": storage, "fusions": fused, "quantization": quant,
             "parity": parity, "export_options": asdict(options),
-            "licences": licences(list(config["data"]["train"])),
+            "licences": licences(trained_collections(meta)),
         }  # fmt: skip
         if lineage is not None:
             manifest["lineage"] = lineage

@@ -25,6 +25,7 @@ import torch
 
 from serving.heads import SEGMENT_SLICES
 from training.checkpoint import WEIGHTS, read_weights, update_meta
+from training.model_card import trained_collections
 
 State = dict[str, torch.Tensor]
 COPIED = ("encoder_config.json", "labels.json", "tokenizer.json", "training.json")
@@ -108,7 +109,8 @@ def merge(
 
     def described(s: Specialist) -> dict[str, object]:
         meta = json.loads((s.folder / "training.json").read_text(encoding="utf-8"))
-        return {"model": str(s.folder), "heads": list(s.heads), "dev_score": meta.get("dev_score")}
+        return {"model": str(s.folder), "heads": list(s.heads), "dev_score": meta.get("dev_score"),
+                "trained_on": trained_collections(meta)}  # fmt: skip
 
     merged = {"base": str(base), "scale": scale, "average_segment": average_segment,
               "specialists": [described(s) for s in specialists]}  # fmt: skip

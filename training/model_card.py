@@ -13,6 +13,15 @@ def best_epoch(epoch: int | None) -> str:
     return "none (a merge)" if epoch is None else str(epoch)
 
 
+def trained_collections(meta: dict[str, Any]) -> list[str]:
+    """The collections a model's weights learnt from: its config's, then those the
+    specialists merged into it trained on (a training.json or a manifest's "training")."""
+    names = list(meta["config"]["data"]["train"])
+    for specialist in meta.get("merged", {}).get("specialists", []):
+        names += [n for n in specialist.get("trained_on", []) if n not in names]
+    return names
+
+
 def _figures(dev: dict[str, dict[str, float]]) -> list[str]:
     rows = ["| collection | main dev figure |", "|---|---|"]
     rows += [f"| {name} | {100 * f['main']:.1f} |" for name, f in sorted(dev.items())]

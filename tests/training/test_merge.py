@@ -13,6 +13,7 @@ from serving.heads import SEGMENT_SLICES, SEGMENT_WIDTH
 from training.checkpoint import WEIGHTS, load_model
 from training.cli import app
 from training.merge import Specialist, base_weights, merged_weights
+from training.model_card import trained_collections
 
 from .test_cli_training import write_config
 
@@ -104,6 +105,7 @@ def test_merge_from_the_command_line(tmp_path: Path, tiny_data: Path, tiny_encod
     assert torch.equal(m["segment.weight"][rows], s["segment.weight"][rows])
     meta = json.loads((out / "training.json").read_text())
     assert meta["merged"]["scale"] == 0.5 and meta["merged"]["specialists"][0]["heads"] == ["satp"]
+    assert meta["merged"]["specialists"][0]["trained_on"] == ["satp"]
     assert set(meta["dev_with_thresholds"]) == {"satp", "muc4"}
     assert meta["dev"] == meta["dev_with_thresholds"]  # its own figures, not the base's
     assert f"dev score (every dev record) {meta['dev_score']:.4f}" in result.output
@@ -123,3 +125,10 @@ def test_merge_from_the_command_line(tmp_path: Path, tiny_data: Path, tiny_encod
     result = runner.invoke(app, ["merge", str(base / "model"), "--specialist", wrong,
                                  "--output", str(tmp_path / "x")])  # fmt: skip
     assert result.exit_code == 1 and "no segment head ['entity']" in result.output
+
+
+def test_a_merged_model_learnt_from_its_specialists_collections_too() -> None:
+    meta = {"config": {"data": {"train": {"satp": {}, "muc4": {}}}},
+            "merged": {"specialists": [{"trained_on": ["satp", "written_penta"]}]}}  # fmt: skip
+    assert trained_collections(meta) == ["satp", "muc4", "written_penta"]
+    assert trained_collections({"config": meta["config"]}) == ["satp", "muc4"]
