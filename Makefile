@@ -67,8 +67,13 @@ runs/default/finished.json: $(STAMP) configs/default.yaml
 # from the eighth's exported fp16 weights, this chain from its torch folder). The tenth
 # is the average of the ninth and two one-epoch stages from it (seeds 138 and 139, 18
 # min each) that learn IPE's labels partly from an IPE specialist of the ninth (14 min).
+# The eleventh folds into the tenth a specialist fine-tuned from it on cameo_class and the
+# written PentaClass sentences (3 epochs, 3 min): its PentaClass head rows, and a quarter
+# of its encoder's change (`merge --scale 0.25`, 4 min).
 NINTH := runs/release16
-RELEASE_RUN := runs/release22
+TENTH := runs/release22
+PENTA_SPECIALIST := runs/penta-full2
+RELEASE_RUN := runs/merge-penta2-25
 ALL_IPE_MUC4 := --data.train.ipe_conflibert_sents.max_records null \
 	--data.train.muc4.max_records null
 IPE_SPECIALIST := runs/specialist-ipe-long
@@ -116,7 +121,14 @@ model: $(STAMP)
 		--specialists.models '{ipe_conflibert_sents: $(IPE_SPECIALIST9)/model}'
 	$(BIN)/conflict-tagger merge $(NINTH)/model --specialist runs/release20/model \
 		--specialist runs/release21/model --scale 0.3333333 --average-segment \
-		--output $(RELEASE_RUN)/model
+		--output $(TENTH)/model
+	$(BIN)/conflict-tagger train configs/release-stage3.yaml --output $(PENTA_SPECIALIST) \
+		--model.init_from $(TENTH)/model --training.seed 125 --data.dev_max_records null \
+		--data.train '{cameo_class: {weapon_lexicon: true}, written_penta: {}}' \
+		--data.dev '[cameo_class, written_penta]' --training.batch_tokens 1024 \
+		--training.patience 2 --training.epochs 3
+	$(BIN)/conflict-tagger merge $(TENTH)/model --specialist $(PENTA_SPECIALIST)/model=cameo_penta \
+		--scale 0.25 --output $(RELEASE_RUN)/model
 	rm -rf $(RELEASE_RUN)/artifact
 	$(BIN)/conflict-tagger export $(RELEASE_RUN)/model $(RELEASE_RUN)/artifact --weights fp16
 	$(BIN)/conflict-tagger release $(RELEASE_RUN)/artifact --model $(RELEASE_RUN)/model --changelog "$(CHANGELOG)"
