@@ -81,18 +81,25 @@ def _locate(text: str, item: Any, allowed: list[str]) -> tuple[int, int, str]:
     return start, start + len(phrase), label
 
 
-def to_record(raw: dict[str, Any], file: str) -> Record:
-    """One authoring line as a Record; ValueError names what is wrong."""
-    if not isinstance(raw, dict) or set(raw) != FIELDS:
+def checked_text(raw: Any, fields: set[str], styles: set[str]) -> str:
+    """The checks every authoring line passes (its fields, split, style and text); returns
+    the text. ValueError names what is wrong."""
+    if not isinstance(raw, dict) or set(raw) != fields:
         got = sorted(raw) if isinstance(raw, dict) else type(raw).__name__
-        raise ValueError(f"fields must be exactly {sorted(FIELDS)}, got {got}")
+        raise ValueError(f"fields must be exactly {sorted(fields)}, got {got}")
     if raw["split"] not in {s.value for s in Split}:
         raise ValueError(f"split {raw['split']!r} must be 'train', 'dev' or 'test'")
-    if raw["style"] not in STYLES:
-        raise ValueError(f"style {raw['style']!r} is not one of {sorted(STYLES)}")
+    if raw["style"] not in styles:
+        raise ValueError(f"style {raw['style']!r} is not one of {sorted(styles)}")
     text = raw["text"]
     if not isinstance(text, str) or text != text.strip() or not text:
         raise ValueError("text must be a non-empty string without outer white space")
+    return text
+
+
+def to_record(raw: dict[str, Any], file: str) -> Record:
+    """One authoring line as a Record; ValueError names what is wrong."""
+    text = checked_text(raw, FIELDS, STYLES)
     layers: dict[tuple[int, int], dict[str, str]] = {}
     for key, layer, allowed in (("entities", "entity", ENTITY_LABELS),
                                 ("roles", "role", ROLE_LABELS)):  # fmt: skip

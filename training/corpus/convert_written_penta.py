@@ -50,22 +50,13 @@ def folder() -> Path:
 
 def to_record(raw: dict[str, Any], file: str) -> Record:
     """One line as a Record; ValueError names what is wrong."""
-    if not isinstance(raw, dict) or set(raw) != FIELDS:
-        got = sorted(raw) if isinstance(raw, dict) else type(raw).__name__
-        raise ValueError(f"fields must be exactly {sorted(FIELDS)}, got {got}")
-    if raw["split"] not in {s.value for s in Split}:
-        raise ValueError(f"split {raw['split']!r} must be 'train', 'dev' or 'test'")
-    if raw["style"] not in STYLES:
-        raise ValueError(f"style {raw['style']!r} is not one of {sorted(STYLES)}")
+    text = convert_written.checked_text(raw, FIELDS, STYLES)
     if raw["cameo"] not in PENTA_OF_ROOT:
         raise ValueError(f"cameo {raw['cameo']!r} must be a CAMEO root code, '01' to '20'")
     expected = PENTA_OF_ROOT[raw["cameo"]]
     if raw["penta"] != expected.value:
         raise ValueError(f"penta {raw['penta']!r} does not match cameo root "
                          f"{raw['cameo']} ({expected.value})")  # fmt: skip
-    text = raw["text"]
-    if not isinstance(text, str) or text != text.strip() or not text:
-        raise ValueError("text must be a non-empty string without outer white space")
     return Record(
         id=f"{DATASET}/{raw['id']}",
         collection=DATASET,
