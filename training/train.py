@@ -171,10 +171,11 @@ def data_fingerprint(records: dict[str, dict[str, list[Record]]]) -> str:
 
 def _optimizer(model: MultiTaskModel, config: Config, total_steps: int) -> tuple[Any, Any]:
     t = config.training
-    params = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
-    enc = [p for n, p in params if n.startswith("encoder.")]
-    heads = [p for n, p in params if not n.startswith("encoder.")]
-    groups = [{"params": enc, "lr": t.lr}] if enc else []
+    enc = [p for n, p in model.named_parameters() if n.startswith("encoder.")]
+    heads = [p for n, p in model.named_parameters() if not n.startswith("encoder.")]
+    # A frozen encoder gets no group; the heads' group stays as it was, so checkpoints of
+    # earlier runs still resume.
+    groups = [] if t.freeze_encoder else [{"params": enc, "lr": t.lr}]
     opt = torch.optim.AdamW([*groups, {"params": heads, "lr": t.head_lr}],
                             weight_decay=t.weight_decay)  # fmt: skip
     warmup = max(1, int(total_steps * t.warmup_ratio))
