@@ -31,7 +31,10 @@ def test_a_line_becomes_a_pentaclass_record() -> None:
     ("changes", "message"),
     [
         ({"penta": "MATERIAL_CONFLICT"}, "does not match cameo root 16"),
-        ({"cameo": "21"}, "must be a CAMEO root code"),
+        ({"cameo": "21"}, "must be a CAMEO code"),
+        ({"cameo": "2131"}, "must be a CAMEO code"),
+        ({"cameo": "16a"}, "must be a CAMEO code"),
+        ({"cameo": "1823", "penta": "VERBAL_CONFLICT"}, "does not match cameo root 18"),
         ({"style": "tweet"}, "style 'tweet'"),
         ({"text": " Bonn. "}, "outer white space"),
     ],
@@ -39,6 +42,11 @@ def test_a_line_becomes_a_pentaclass_record() -> None:
 def test_a_wrong_line_is_named(changes: dict[str, object], message: str) -> None:
     with pytest.raises(ValueError, match=message):
         to_record(line(**changes), "x.jsonl")
+
+
+def test_a_full_code_takes_its_roots_class() -> None:
+    record = to_record(line(cameo="1823", penta="MATERIAL_CONFLICT"), "x.jsonl")
+    assert record.tasks.cameo_penta == ["MATERIAL_CONFLICT"]
 
 
 def test_every_root_has_a_class() -> None:

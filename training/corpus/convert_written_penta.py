@@ -51,12 +51,16 @@ def folder() -> Path:
 def to_record(raw: dict[str, Any], file: str) -> Record:
     """One line as a Record; ValueError names what is wrong."""
     text = convert_written.checked_text(raw, FIELDS, STYLES)
-    if raw["cameo"] not in PENTA_OF_ROOT:
-        raise ValueError(f"cameo {raw['cameo']!r} must be a CAMEO root code, '01' to '20'")
-    expected = PENTA_OF_ROOT[raw["cameo"]]
+    code = raw["cameo"]
+    # A full code (e.g. "0231") names the event more exactly; its first two digits are the root.
+    if not (isinstance(code, str) and code.isdigit() and 2 <= len(code) <= 4
+            and code[:2] in PENTA_OF_ROOT):  # fmt: skip
+        raise ValueError(f"cameo {code!r} must be a CAMEO code whose root is '01' to '20', "
+                         "e.g. '16' or '0231'")  # fmt: skip
+    expected = PENTA_OF_ROOT[code[:2]]
     if raw["penta"] != expected.value:
         raise ValueError(f"penta {raw['penta']!r} does not match cameo root "
-                         f"{raw['cameo']} ({expected.value})")  # fmt: skip
+                         f"{code[:2]} ({expected.value})")  # fmt: skip
     return Record(
         id=f"{DATASET}/{raw['id']}",
         collection=DATASET,
