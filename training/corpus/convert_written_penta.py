@@ -25,7 +25,7 @@ from training.corpus.sources import project_root
 DATASET = "written_penta"
 COLLECTIONS = {
     "written_penta": "news sentences of many decades and styles written for this project, "
-    "each with its CAMEO root code and PentaClass (data/written_penta; train, dev and a "
+    "each with its CAMEO code and PentaClass (data/written_penta; train, dev and a "
     "hand-checked test split)",
 }
 # The CAMEO roots of each PentaClass, as cameo_class's training sentences use them.
