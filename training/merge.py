@@ -114,6 +114,9 @@ def merge(
 
     merged = {"base": str(base), "scale": scale, "average_segment": average_segment,
               "specialists": [described(s) for s in specialists]}  # fmt: skip
+    earlier = json.loads((output / "training.json").read_text(encoding="utf-8")).get("merged")
+    if earlier and files_from == base:  # the base was a merge: keep its record too
+        merged["base_merged"] = earlier
     update_meta(output, {"merged": merged})
 
 

@@ -17,9 +17,20 @@ def trained_collections(meta: dict[str, Any]) -> list[str]:
     """The collections a model's weights learnt from: its config's, then those the
     specialists merged into it trained on (a training.json or a manifest's "training")."""
     names = list(meta["config"]["data"]["train"])
-    for specialist in meta.get("merged", {}).get("specialists", []):
-        names += [n for n in specialist.get("trained_on", []) if n not in names]
+    for merge in merges(meta.get("merged")):
+        for specialist in merge["specialists"]:
+            names += [n for n in specialist.get("trained_on", []) if n not in names]
     return names
+
+
+def merges(merged: dict[str, Any] | None) -> list[dict[str, Any]]:
+    """A merged model's merges, last first: a merge whose base was itself merged keeps the
+    base's record under "base_merged"."""
+    out = []
+    while merged:
+        out.append(merged)
+        merged = merged.get("base_merged")
+    return out
 
 
 def _figures(dev: dict[str, dict[str, float]]) -> list[str]:
@@ -115,16 +126,17 @@ def _release(manifest: dict[str, Any]) -> list[str]:
             "",
         ]
     elif merged:
-        lines += [
-            f"The last run's model then had specialists folded in (training/merge.py, weight "
-            f"changes at scale {merged['scale']}):",
-            "",
-            *(
-                f"- `{s['model']}`: {', '.join(s['heads']) or 'no segment head of its own'}"
-                for s in merged["specialists"]
-            ),
-            "",
-        ]
+        for merge in reversed(merges(merged)):
+            lines += [
+                f"`{merge['base']}` then had specialists folded in (training/merge.py, "
+                f"weight changes at scale {merge['scale']}):",
+                "",
+                *(
+                    f"- `{s['model']}`: {', '.join(s['heads']) or 'no segment head of its own'}"
+                    for s in merge["specialists"]
+                ),
+                "",
+            ]
     lines += [
         "## Rebuild",
         f"`{rel['rebuild']}` (train the stages `configs/release*.yaml` in turn, each from the",
@@ -155,7 +167,7 @@ def _lineage(lineage: dict[str, Any] | None) -> list[str]:
 
 def model_card(manifest: dict[str, Any]) -> str:
     enc, train = manifest["base_encoder"], manifest["training"]
-    collections = ", ".join(train["config"]["data"]["train"])
+    collections = ", ".join(trained_collections(train))
     lines = [
         f"# conflict-tagger model {manifest['version']}",
         "",

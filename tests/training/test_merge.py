@@ -111,14 +111,25 @@ def test_merge_from_the_command_line(tmp_path: Path, tiny_data: Path, tiny_encod
     assert f"dev score (every dev record) {meta['dev_score']:.4f}" in result.output
     load_model(out)  # a model folder like any other
 
+    again = tmp_path / "again" / "model"  # a merge onto a merged base keeps both records
+    result = runner.invoke(app, ["merge", str(out), "--specialist", f"{spec / 'model'}=satp",
+                                 "--output", str(again), "--scale", "0"])  # fmt: skip
+    assert result.exit_code == 0, result.output
+    twice = json.loads((again / "training.json").read_text())["merged"]
+    assert twice["base"] == str(out) and twice["scale"] == 0
+    assert twice["base_merged"] == meta["merged"]
+
     from training.export import ExportOptions, export
     from training.release import release
 
     options = ExportOptions(min_agreement=0.0, int8=False)
-    export(out, tmp_path / "artifact", options, texts=["Rebels fired."], log=lambda _: None)
+    export(again, tmp_path / "artifact", options, texts=["Rebels fired."], log=lambda _: None)
     shipped = release(tmp_path / "artifact", [], "merged", tmp_path / "models", log=lambda _: None)
     card = (shipped / "README.md").read_text()
-    assert f"- `{spec / 'model'}`: satp" in card and "at scale 0.5" in card
+    assert f"- `{spec / 'model'}`: satp" in card
+    assert f"`{base / 'model'}` then had specialists folded in" in card and "at scale 0.5" in card
+    assert f"`{out}` then had specialists folded in" in card and "at scale 0.0)" in card
+    assert "- Trained on: muc4, re3d, satp (config" in card  # the specialist's satp once
     assert "best dev epoch none (a merge)" in card  # no epoch of its own
 
     wrong = f"{spec / 'model'}=entity"
@@ -132,3 +143,6 @@ def test_a_merged_model_learnt_from_its_specialists_collections_too() -> None:
             "merged": {"specialists": [{"trained_on": ["satp", "written_penta"]}]}}  # fmt: skip
     assert trained_collections(meta) == ["satp", "muc4", "written_penta"]
     assert trained_collections({"config": meta["config"]}) == ["satp", "muc4"]
+    twice = meta | {"merged": {"specialists": [{"trained_on": ["cameo_class"]}],
+                               "base_merged": meta["merged"]}}  # fmt: skip
+    assert trained_collections(twice) == ["satp", "muc4", "cameo_class", "written_penta"]
