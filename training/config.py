@@ -157,8 +157,10 @@ class Config(_Strict):
             )
         return self
 
-    def digest(self) -> str:
-        """sha256 of the resolved config: what a checkpoint was trained with."""
+    def digest(self, *, counting_unfrozen: bool = False) -> str:
+        """sha256 of the resolved config: what a checkpoint was trained with.
+        `counting_unfrozen`: the digest as runs made on 2026-12-05 carry it, when it still
+        counted `freeze_encoder: false` (train.py accepts both)."""
         resolved = self.model_dump(mode="json")
         if resolved["teacher"] is None:
             del resolved["teacher"]  # runs from before teachers keep their digests
@@ -166,6 +168,8 @@ class Config(_Strict):
             del resolved["specialists"]
         if resolved["windows"]["document_pooling"] == "windows":
             del resolved["windows"]["document_pooling"]  # and those from before pooling
+        if not resolved["training"]["freeze_encoder"] and not counting_unfrozen:
+            del resolved["training"]["freeze_encoder"]  # and those from before freezing
         blob = json.dumps(resolved, sort_keys=True).encode()
         return hashlib.sha256(blob).hexdigest()
 

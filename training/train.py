@@ -206,7 +206,8 @@ def train(
     use_bf16 = t.bf16 == "on" or (t.bf16 == "auto" and bf16_supported())
     state_path = output_dir / "state.pt"
     state = load_state(state_path)
-    if state is not None and state["config_sha256"] != config.digest():
+    known = {config.digest(), config.digest(counting_unfrozen=True)}
+    if state is not None and state["config_sha256"] not in known:
         raise ValueError(
             f"{output_dir} holds a run with another config (sha256 {state['config_sha256'][:12]}); "
             "use a new output folder, or delete it to start over"

@@ -47,6 +47,17 @@ def test_the_digest_follows_the_resolved_config(tmp_path: Path) -> None:
     assert a.digest() != b.digest() and a.digest() == load_config(write(tmp_path)).digest()
 
 
+def test_an_option_added_at_its_default_keeps_older_runs_digests(tmp_path: Path) -> None:
+    # Pinned: a checkpoint resumes only under its config's digest, so an option added
+    # later must leave the digest alone at its default (Config.digest drops such keys).
+    cfg = load_config(write(tmp_path))
+    assert cfg.digest() == "2be5acc963b7299074ed4457fd0c5a0c6e38b8f21671e3f6ccd24de7c1b14ecc"
+    # Runs made while the digest counted freeze_encoder: false
+    assert cfg.digest(counting_unfrozen=True).startswith("ee766a4707244eae")
+    frozen = load_config(write(tmp_path), ["--training.freeze_encoder", "true"])
+    assert frozen.digest() == frozen.digest(counting_unfrozen=True) != cfg.digest()
+
+
 def test_the_corrections_collection_needs_its_folder(tmp_path: Path) -> None:
     from training.config import Config
 
