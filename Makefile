@@ -70,7 +70,8 @@ runs/default/finished.json: $(STAMP) configs/default.yaml
 # The eleventh folds into the tenth a specialist fine-tuned from it on cameo_class and the
 # written PentaClass sentences (3 epochs, 3 min): its PentaClass head rows, and a quarter
 # of its encoder's change (`merge --scale 0.25`, 4 min). That specialist read the first two
-# rounds of data/written_penta; rebuilt now it reads the third too, which changes it. The
+# rounds of data/written_penta, and its step stays pinned to their files (a runs/penta-full2
+# from before the pin carries another config digest: move it aside to rebuild). The
 # twelfth is the eleventh with its PentaClass head rows fitted again on its own, frozen
 # encoder (1 min) and folded in alone (`merge --scale 0`, 4 min).
 NINTH := runs/release16
@@ -129,7 +130,7 @@ model: $(STAMP)
 		--output $(TENTH)/model
 	$(BIN)/conflict-tagger train configs/release-stage3.yaml --output $(PENTA_SPECIALIST) \
 		--model.init_from $(TENTH)/model --training.seed 125 --data.dev_max_records null \
-		--data.train '{cameo_class: {weapon_lexicon: true}, written_penta: {}}' \
+		--data.train '{cameo_class: {weapon_lexicon: true}, written_penta: {files: ["penta_[a-h].jsonl"]}}' \
 		--data.dev '[cameo_class, written_penta]' --training.batch_tokens 1024 \
 		--training.patience 2 --training.epochs 3
 	$(BIN)/conflict-tagger merge $(TENTH)/model --specialist $(PENTA_SPECIALIST)/model=cameo_penta \

@@ -65,6 +65,10 @@ class CollectionConfig(_Strict):
     # Mark weapons, platforms and vehicles in records whose dataset annotates no entities,
     # from training/corpus/weapon_lexicon.py, as weak non-exhaustive labels.
     weapon_lexicon: bool = False
+    # Only the records of these source files (patterns on the file name, e.g.
+    # "penta_[a-h].jsonl"), in train and dev alike: pins a recipe to the files a shipped
+    # model was made from when a collection grows.
+    files: list[str] | None = None
 
 
 class DataConfig(_Strict):
@@ -170,6 +174,9 @@ class Config(_Strict):
             del resolved["windows"]["document_pooling"]  # and those from before pooling
         if not resolved["training"]["freeze_encoder"] and not counting_unfrozen:
             del resolved["training"]["freeze_encoder"]  # and those from before freezing
+        for spec in resolved["data"]["train"].values():
+            if spec["files"] is None:
+                del spec["files"]  # and those from before file filters
         blob = json.dumps(resolved, sort_keys=True).encode()
         return hashlib.sha256(blob).hexdigest()
 

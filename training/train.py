@@ -14,6 +14,7 @@ import random
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from fnmatch import fnmatch
 from pathlib import Path
 from typing import Any
 
@@ -107,6 +108,11 @@ def epoch_sample(
     return chosen
 
 
+def _from_files(record: Record, patterns: list[str]) -> bool:
+    name = Path(record.source.file).name
+    return any(fnmatch(name, p) for p in patterns)
+
+
 def load_records(config: Config) -> dict[str, dict[str, list[Record]]]:
     """{split: {collection: records}} for the train and dev collections of the config."""
     names = set(config.data.train) | set(config.data.dev)
@@ -117,7 +123,10 @@ def load_records(config: Config) -> dict[str, dict[str, list[Record]]]:
     if CORRECTIONS in names and config.data.corrections is not None:
         records = [*records, *read_corrections_folder(Path(config.data.corrections))]
     out: dict[str, dict[str, list[Record]]] = {s.value: {n: [] for n in names} for s in Split}
+    kept = {n: spec.files for n, spec in config.data.train.items() if spec.files is not None}
     for r in records:
+        if r.collection in kept and not _from_files(r, kept[r.collection]):
+            continue
         out[r.split.value][r.collection].append(r)
     empty = [n for n in config.data.train if not out["train"][n]]
     if empty:

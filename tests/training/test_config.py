@@ -66,3 +66,20 @@ def test_the_corrections_collection_needs_its_folder(tmp_path: Path) -> None:
         Config.model_validate(raw)
     raw["data"]["corrections"] = str(tmp_path)
     assert Config.model_validate(raw).data.corrections == str(tmp_path)
+
+
+def test_a_file_filter_pins_a_collection_to_its_earlier_files() -> None:
+    from training.config import Config
+    from training.train import load_records
+
+    def loaded(files: list[str] | None) -> dict[str, dict[str, list[object]]]:
+        raw = {"data": {"train": {"written_penta": {"files": files}}, "dev": ["written_penta"]}}
+        return load_records(Config.model_validate(raw))  # type: ignore[return-value]
+
+    pinned, every = loaded(["penta_[a-h].jsonl"]), loaded(None)
+    # the first two rounds, as the eleventh release's specialist read them (data/README.md)
+    assert len(pinned["train"]["written_penta"]) == 1098
+    assert len(pinned["dev"]["written_penta"]) == 91
+    assert len(every["dev"]["written_penta"]) == 229
+    with pytest.raises(ValueError, match=r"no training records"):
+        loaded(["nothing_*.jsonl"])
