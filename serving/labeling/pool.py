@@ -111,6 +111,17 @@ def done(outcomes: list[Outcome]) -> Future[list[Outcome]]:
     return future
 
 
+def stop_broken(pool: ProcessPoolExecutor) -> None:
+    """Shut down a pool one of whose workers died, killing its survivors first. CPython's
+    cleanup of a broken pool sends them SIGTERM and then waits for each; a survivor that
+    did not exit hung a CI run there (2026-12-05), and SIGKILL cannot be ignored."""
+    processes = getattr(pool, "_processes", None) or {}  # private, but the only handle
+    for process in list(processes.values()):
+        if process.is_alive():
+            process.kill()
+    pool.shutdown(wait=True, cancel_futures=True)
+
+
 def _ready() -> bool:
     return "tagger" in _WORKER
 
@@ -146,7 +157,7 @@ class Runner:
         try:
             pool.submit(_ready).result()
         except BrokenProcessPool:
-            pool.shutdown(wait=True)
+            stop_broken(pool)
             raise WorkersDie("worker processes die as they start (out of memory?)") from None
         return pool
 
@@ -156,7 +167,7 @@ class Runner:
         try:
             return self.pool.submit(_tag_in_worker, texts)
         except BrokenProcessPool:  # a worker died since the last submit
-            self.pool.shutdown(wait=True)
+            stop_broken(self.pool)
             self.pool = self._start(self.workers)
             return self.pool.submit(_tag_in_worker, texts)
 
@@ -187,7 +198,7 @@ class Runner:
         try:
             return self.spare.submit(_tag_in_worker, texts).result()
         except BrokenProcessPool:
-            self.spare.shutdown(wait=True)
+            stop_broken(self.spare)
             self.spare = None
             raise
 
