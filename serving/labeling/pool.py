@@ -155,7 +155,11 @@ class Runner:
             initargs=(self.artifact, self.settings),
         )
         try:
-            pool.submit(_ready).result()
+            # Every worker now, not on demand: CPython 3.11 wakes the pool's manager before
+            # a submit starts a worker, so the manager may not watch it until its next
+            # event, and that worker's death can leave its unit waiting for ever.
+            for ready in [pool.submit(_ready) for _ in range(workers)]:
+                ready.result()
         except BrokenProcessPool:
             stop_broken(pool)
             raise WorkersDie("worker processes die as they start (out of memory?)") from None
