@@ -28,8 +28,12 @@ def _die() -> None:
     os._exit(1)
 
 
-def _pause() -> int:
-    time.sleep(1)
+def _meet(folder: str, n: int) -> int:
+    """Wait until `n` workers have arrived: the pool must have started that many."""
+    Path(folder, str(os.getpid())).touch()
+    deadline = time.monotonic() + 60
+    while len(list(Path(folder).iterdir())) < n and time.monotonic() < deadline:
+        time.sleep(0.05)
     return os.getpid()
 
 
@@ -45,7 +49,10 @@ def test_stopping_a_broken_pool_kills_a_worker_that_ignores_sigterm(tmp_path: Pa
     pool = ProcessPoolExecutor(2, mp_context=multiprocessing.get_context("spawn"))
     # Both workers first, as Runner._start does: a worker started by the submit of the
     # task that kills it goes unwatched (CPython 3.11 wakes the manager before starting it).
-    started = {f.result(timeout=60) for f in [pool.submit(_pause), pool.submit(_pause)]}
+    meeting = tmp_path / "meeting"
+    meeting.mkdir()
+    waits = [pool.submit(_meet, str(meeting), 2) for _ in range(2)]
+    started = {f.result(timeout=120) for f in waits}
     assert len(started) == 2
     pid_file = tmp_path / "deaf.pid"
     deaf = pool.submit(_deaf, str(pid_file))
