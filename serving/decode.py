@@ -7,6 +7,7 @@ its sentences' means, as the model was trained); a sentence's are the mean over 
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -60,6 +61,65 @@ def head_probabilities(segment_logits: np.ndarray) -> dict[str, np.ndarray]:
 def nothing_found() -> dict[str, np.ndarray]:
     """Probability 0 for every label of every head: what an empty text gets."""
     return {head.name: np.zeros(len(head.labels), dtype=np.float32) for head in SEGMENT_HEADS}
+
+
+# Words a span never ends on: articles, prepositions, conjunctions and relative words.
+# The token heads sometimes stop a span one word late ("Ministry of Defence in", "a
+# 12-year-old girl who") or tag such a word alone ("the" as ORG); no name or argument
+# ends on one. All-capital forms stay (IN, OR: state codes).
+FUNCTION_WORDS = frozenset((
+    "a", "an", "the", "of", "in", "at", "on", "to", "for", "from", "with", "by", "into",
+    "onto", "over", "under", "near", "after", "before", "during", "about", "against",
+    "between", "among", "across", "through", "via", "per", "than", "as", "and", "or",
+    "but", "nor", "that", "which", "who", "whom", "whose", "where", "when",
+))  # fmt: skip
+# Punctuation that joins or opens, so never ends a span ("UN-", "16:", "India'" of
+# "India's"), and that separates, so never begins one (", Mosul district").
+NO_END = frozenset(",;:-\u2013\u2014([{'\u2019")
+NO_START = frozenset(",;:-\u2013\u2014)]}")
+CLOSERS = {")": "(", "]": "[", "}": "{"}
+
+
+@dataclass(frozen=True)
+class Words:
+    """A text's words over its tokens: where each begins, and which begin a paragraph."""
+
+    text: str
+    starts: np.ndarray  # [tokens] bool: the token begins a word
+    paragraphs: np.ndarray  # [tokens] bool: a blank line comes before the token
+
+    @classmethod
+    def of(cls, text: str, offsets: np.ndarray) -> Words:
+        return cls(text, word_starts(text, offsets), paragraph_starts(text, offsets))
+
+    def ends_badly(self, start: int, end: int, span_start: int) -> bool:
+        """Whether the word text[start:end] cannot end a span that begins at span_start:
+        a function word, joining punctuation, or a bracket the span never opened ("fmln)",
+        where "(fmln)" stays)."""
+        word = self.text[start:end]
+        if word.lower() in FUNCTION_WORDS and not (len(word) > 1 and word.isupper()):
+            return True
+        if word in CLOSERS:
+            return CLOSERS[word] not in self.text[span_start:start]
+        return bool(word) and set(word) <= NO_END
+
+    def starts_badly(self, start: int, end: int) -> bool:
+        """Whether the word text[start:end] cannot begin a span: separating punctuation."""
+        word = self.text[start:end]
+        return bool(word) and set(word) <= NO_START
+
+
+def paragraph_starts(text: str, offsets: np.ndarray) -> np.ndarray:
+    """True where a blank line (two line breaks) separates a token from the one before:
+    a span never runs across it ("Parañaque\n\nCamp Crame"). A single line break does not
+    stop a span, since hard-wrapped copy breaks names across lines."""
+    breaks = np.array([m.start() for m in re.finditer("\n", text)], dtype=np.int64)
+    out = np.zeros(len(offsets), dtype=bool)
+    if len(offsets) < 2 or len(breaks) < 2:
+        return out
+    before = np.searchsorted(breaks, offsets[:, 0])
+    out[1:] = before[1:] - np.searchsorted(breaks, offsets[:-1, 1]) >= 2
+    return out
 
 
 def word_starts(text: str, offsets: np.ndarray) -> np.ndarray:
@@ -128,9 +188,12 @@ def _viterbi(log_probs: np.ndarray, moves: np.ndarray, kinds: np.ndarray) -> np.
     return path
 
 
-def best_tags(log_probs: np.ndarray, tags: tuple[str, ...]) -> np.ndarray:
+def best_tags(
+    log_probs: np.ndarray, tags: tuple[str, ...], fresh: np.ndarray | None = None
+) -> np.ndarray:
     """The most probable tag sequence that obeys BIO (`_moves`), by Viterbi, run only
     where the per-token argmax breaks BIO and only between words that are surely O.
+    A `fresh` word (one after a blank line) takes no I- tag and may follow anything.
 
     Word t is surely O when O beats its other tags by at least what the next word would
     gain from I-X over B-X: any path with a tag at t can then take O there instead (and
@@ -145,10 +208,14 @@ def best_tags(log_probs: np.ndarray, tags: tuple[str, ...]) -> np.ndarray:
     gain = (log_probs[:, inner] - log_probs[:, begin]).max(-1)
     sure = margin >= np.maximum(np.r_[gain[1:], 0.0], 0.0)
     out = np.where(sure, o_tag, best)
+    fresh = np.zeros(len(out), dtype=bool) if fresh is None else fresh
     broken = np.r_[kinds[out[0]] == 2, np.isinf(moves[out[:-1], out[1:]])]
+    broken |= fresh & (kinds[out] == 2)
     if not broken.any():
         return out
-    piece = np.cumsum(sure)  # words between two sure ones share a number
+    # Words between two sure ones, or up to a fresh one, share a number: a fresh word
+    # begins a piece, and a piece is solved as if an O came before it.
+    piece = np.cumsum(sure | fresh)
     for p in np.unique(piece[broken & ~sure]).tolist():
         words = np.nonzero((piece == p) & ~sure)[0]
         out[words] = _viterbi(log_probs[words], moves, kinds)
@@ -156,24 +223,27 @@ def best_tags(log_probs: np.ndarray, tags: tuple[str, ...]) -> np.ndarray:
 
 
 def _spans(
-    logits: np.ndarray, tags: tuple[str, ...], offsets: np.ndarray, starts: np.ndarray
+    logits: np.ndarray, tags: tuple[str, ...], offsets: np.ndarray, words: Words
 ) -> list[ScoredSpan]:
     """Spans at word level: a word takes the tag of its first sub-word token, so no span
     begins or ends inside a word ("rolda" + "n betancur" cannot happen). The words' tags
-    are the most probable sequence BIO allows (`best_tags`); a span's score is the mean
-    probability of its words' tags. Empty tokens neither open nor close spans."""
+    are the most probable sequence BIO allows (`best_tags`), with no span across a blank
+    line; words that cannot end or begin a span (`Words`) are dropped from its ends, and
+    a span made of them alone goes. A span's score is the mean probability of its
+    words' tags. Empty tokens neither open
+    nor close spans."""
     n = len(offsets)
     if n == 0:
         return []
     probs = _softmax(logits)
     kinds, types, labels = _tag_table(tags)
     filled = offsets[:, 1] > offsets[:, 0]
-    first_of_word = starts.copy()
+    first_of_word = words.starts.copy()
     first_of_word[0] = True
     heads = np.nonzero(first_of_word & filled)[0]
     if len(heads) == 0:
         return []
-    path = best_tags(np.log(np.maximum(probs[heads], 1e-30)), tags)
+    path = best_tags(np.log(np.maximum(probs[heads], 1e-30)), tags, words.paragraphs[heads])
     chosen = np.zeros(n)
     chosen[heads] = probs[heads, path]
     tag = np.zeros(n, dtype=np.intp)
@@ -197,10 +267,22 @@ def _spans(
     lasts = positions[np.r_[np.nonzero(np.diff(group))[0], len(group) - 1]]
     out = []
     begin, finish = offsets[:, 0], offsets[:, 1]
+    # Where each word ends: the end of the last filled token before the next word.
+    word_start = begin[heads].tolist()
+    word_end = np.maximum.accumulate(np.where(filled, finish, 0))[np.r_[heads[1:], n] - 1]
     for a, b in zip(np.nonzero(opens)[0].tolist(), lasts.tolist(), strict=True):
         start, end = int(begin[keep[a]]), int(finish[keep[b]])
-        inside = heads[(begin[heads] >= start) & (finish[heads] <= end)]
-        out.append(ScoredSpan(start, end, labels[label[a]], float(chosen[inside].mean())))
+        inside = np.nonzero((begin[heads] >= start) & (finish[heads] <= end))[0].tolist()
+        while inside and words.starts_badly(word_start[inside[0]], int(word_end[inside[0]])):
+            inside.pop(0)
+        while inside and words.ends_badly(
+            word_start[inside[-1]], int(word_end[inside[-1]]), word_start[inside[0]]
+        ):
+            inside.pop()
+        if inside:
+            start, end = word_start[inside[0]], int(word_end[inside[-1]])
+            score = float(chosen[heads[inside]].mean())
+            out.append(ScoredSpan(start, end, labels[label[a]], score))
     return out
 
 
@@ -247,14 +329,14 @@ def decode_text(
         if pooled
         else np.zeros(window_outputs[0]["segment_logits"].shape[-1], dtype=np.float32)
     )
-    starts = word_starts(text, offsets)
+    words = Words.of(text, offsets)
     roles = [
         span
         for head in ("event_role", "actor_role")
-        for span in _spans(token_logits[head], TOKEN_HEADS[head], offsets, starts)
+        for span in _spans(token_logits[head], TOKEN_HEADS[head], offsets, words)
     ]
     result = Decoded(
-        entities=_spans(token_logits["entity"], TOKEN_HEADS["entity"], offsets, starts),
+        entities=_spans(token_logits["entity"], TOKEN_HEADS["entity"], offsets, words),
         roles=sorted(roles, key=lambda s: (s.start, s.end, s.label)),
         # A text with no token (only invisible or control characters) has nothing to
         # score: probability 0 everywhere, where pooling nothing would say 0.5.

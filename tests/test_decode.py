@@ -1,21 +1,38 @@
 """Word-level span decoding: the most probable tag sequence BIO allows (checked against
 every sequence where few tags make that possible), read into spans with arrays exactly
-as reading the tags token by token reads them (the reference below is that loop)."""
+as reading the tags token by token reads them (the reference below is that loop); then
+the two edits the words make: no span across a blank line, none ending on "of" or "the"."""
 
 from __future__ import annotations
 
 import itertools
+import re
 
 import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from serving.decode import ScoredSpan, _moves, _softmax, _spans, best_tags, decode_text, word_starts
+from serving.decode import (
+    ScoredSpan,
+    Words,
+    _moves,
+    _softmax,
+    _spans,
+    best_tags,
+    decode_text,
+    paragraph_starts,
+    word_starts,
+)
 from serving.heads import SEGMENT_HEADS, SEGMENT_SLICES, SEGMENT_WIDTH, TOKEN_HEADS
 from serving.spans import bio_to_spans
 from serving.windows import Window
 
 TAGS = TOKEN_HEADS["entity"]
+
+
+def bare(starts: np.ndarray) -> Words:
+    """Words with no text behind them: no blank lines, no function words."""
+    return Words("", starts, np.zeros(len(starts), dtype=bool))
 
 
 def reference(
@@ -73,7 +90,10 @@ def tokens(draw: st.DrawFn) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 @given(tokens())
 def test_array_decoding_equals_the_token_loop(case: tuple[np.ndarray, ...]) -> None:
     logits, offsets, starts = case
-    got, want = _spans(logits, TAGS, offsets, starts), reference(logits, TAGS, offsets, starts)
+    got, want = (
+        _spans(logits, TAGS, offsets, bare(starts)),
+        reference(logits, TAGS, offsets, starts),
+    )
     assert [(s.start, s.end, s.label) for s in got] == [(s.start, s.end, s.label) for s in want]
     assert np.allclose([s.score for s in got], [s.score for s in want])
 
@@ -82,19 +102,28 @@ SMALL = ("O", "B-PER", "I-PER", "B-LOC", "I-LOC")
 
 
 @settings(max_examples=150, deadline=None)
-@given(st.lists(st.lists(st.floats(-3, 3), min_size=5, max_size=5), min_size=1, max_size=5))
-def test_best_tags_is_the_most_probable_sequence_bio_allows(rows: list[list[float]]) -> None:
+@given(
+    st.lists(st.lists(st.floats(-3, 3), min_size=5, max_size=5), min_size=1, max_size=5),
+    st.lists(st.booleans(), min_size=5, max_size=5),
+)
+def test_best_tags_is_the_most_probable_sequence_bio_allows(
+    rows: list[list[float]], after_blank_line: list[bool]
+) -> None:
     log_probs = np.log(_softmax(np.array(rows)))
     moves = _moves(SMALL)
+    fresh = np.array(after_blank_line[: len(rows)])
 
     def score(path: tuple[int, ...]) -> float:
-        if SMALL[path[0]].startswith("I-"):
+        # A fresh word starts over: no I- there, and no rule ties it to the word before.
+        starts_over = [True, *fresh[1:]]
+        if any(SMALL[t].startswith("I-") for t, f in zip(path, starts_over, strict=True) if f):
             return -np.inf
-        steps = sum(moves[a, b] for a, b in itertools.pairwise(path))
+        pairs = zip(itertools.pairwise(path), starts_over[1:], strict=True)
+        steps = sum(moves[a, b] for (a, b), f in pairs if not f)
         return float(steps + log_probs[np.arange(len(path)), list(path)].sum())
 
     best = max(itertools.product(range(len(SMALL)), repeat=len(rows)), key=score)
-    assert np.isclose(score(tuple(best_tags(log_probs, SMALL).tolist())), score(best))
+    assert np.isclose(score(tuple(best_tags(log_probs, SMALL, fresh).tolist())), score(best))
 
 
 def test_a_name_read_as_two_spans_becomes_one() -> None:
@@ -103,11 +132,11 @@ def test_a_name_read_as_two_spans_becomes_one() -> None:
     tags = ("O", "B-ORG", "I-ORG")
     probs = np.array([[0.25, 0.74, 0.01], [0.0, 0.71, 0.29], [0.03, 0.0, 0.97]]) + 1e-6
     offsets = np.array([(0, 3), (4, 11), (12, 22)])
-    spans = _spans(np.log(probs), tags, offsets, np.ones(3, dtype=bool))
+    spans = _spans(np.log(probs), tags, offsets, bare(np.ones(3, dtype=bool)))
     assert [(s.start, s.end, s.label) for s in spans] == [(0, 22, "ORG")]
     # An orphan I- with O before it opens no span of its own when B- is nearly as likely.
     probs = np.array([[0.9, 0.05, 0.05], [0.1, 0.4, 0.5]])
-    spans = _spans(np.log(probs), tags, offsets[:2], np.ones(2, dtype=bool))
+    spans = _spans(np.log(probs), tags, offsets[:2], bare(np.ones(2, dtype=bool)))
     assert [(s.start, s.end, s.label) for s in spans] == [(4, 11, "ORG")]
     assert abs(spans[0].score - 0.4) < 1e-6
 
@@ -116,6 +145,46 @@ def test_word_starts_follow_letters_glued_together() -> None:
     text = "Al-Shabaab attacked Mogadishu"
     offsets = np.array([[0, 2], [2, 3], [3, 10], [11, 19], [20, 24], [24, 29]])
     assert word_starts(text, offsets).tolist() == [True, True, True, True, True, False]
+
+
+def _tagged(text: str, tags: list[str]) -> list[tuple[str, str]]:
+    """Decode `text` (one token per word) whose words the model tags as `tags`."""
+    offsets = np.array([m.span() for m in re.finditer(r"\w+|[^\w\s]", text)], dtype=np.int64)
+    logits = np.full((len(offsets), len(TAGS)), -4.0, dtype=np.float32)
+    logits[np.arange(len(offsets)), [TAGS.index(t) for t in tags]] = 4.0
+    spans = _spans(logits, TAGS, offsets, Words.of(text, offsets))
+    return [(text[s.start : s.end], s.label) for s in spans]
+
+
+def test_spans_end_on_no_function_word() -> None:
+    text = "the army of Mali in Gao said the IN"
+    tags = ["B-ORG", "I-ORG", "I-ORG", "I-ORG", "I-ORG", "B-LOC", "O", "B-ORG", "B-LOC"]
+    # "in" is cut from the name, "the" alone goes, an all-capital "IN" (Indiana) stays.
+    assert _tagged(text, tags) == [("the army of Mali", "ORG"), ("Gao", "LOC"), ("IN", "LOC")]
+
+
+def test_spans_end_on_no_loose_punctuation() -> None:
+    text = "the fmln) and the fmln (fmln) , Mosul district UN- 16:"
+    tags = ["B-ORG", "I-ORG", "I-ORG", "O", "B-ORG", "I-ORG", "I-ORG", "I-ORG", "I-ORG"]
+    tags += ["B-LOC", "I-LOC", "I-LOC", "B-ORG", "I-ORG", "B-DATE", "I-DATE"]
+    # A bracket the span opened stays; one it did not, a comma first, a hyphen last go.
+    assert _tagged(text, tags) == [
+        ("the fmln", "ORG"), ("the fmln (fmln)", "ORG"), ("Mosul district", "LOC"),
+        ("UN", "ORG"), ("16", "DATE"),
+    ]  # fmt: skip
+
+
+def test_no_span_runs_across_a_blank_line() -> None:
+    text = "five suspects in Paranaque\n\nCamp Crame said\nthe Mountain\nProvince police"
+    offsets = np.array([m.span() for m in re.finditer(r"\S+", text)], dtype=np.int64)
+    assert paragraph_starts(text, offsets).tolist() == [False] * 4 + [True] + [False] * 6
+    tags = ["O", "O", "O", "B-LOC", "I-LOC", "I-LOC", "O", "O", "B-LOC", "I-LOC", "O"]
+    # A single line break (hard-wrapped copy) does not stop "Mountain Province".
+    assert _tagged(text, tags) == [
+        ("Paranaque", "LOC"),
+        ("Camp Crame", "LOC"),
+        ("Mountain\nProvince", "LOC"),
+    ]
 
 
 def _window_outputs(segment: np.ndarray) -> list[dict[str, np.ndarray]]:

@@ -66,16 +66,16 @@ def test_spans_index_the_input_for_any_unicode() -> None:
 
 
 def test_a_word_takes_the_tag_of_its_first_piece() -> None:
-    from serving.decode import _spans, word_starts
+    from serving.decode import Words, _spans
 
     text = "roldan betancur"
     offsets = np.array([[0, 5], [5, 6], [7, 15]])  # "rolda" "n" "betancur"
     tags = ("O", "B-VICTIM", "I-VICTIM", "B-TARGET_ACTOR", "I-TARGET_ACTOR")
     logits = np.zeros((3, 5), np.float32)
     logits[0, 1] = logits[1, 3] = logits[2, 2] = 5.0  # B-VICTIM, B-TARGET_ACTOR, I-VICTIM
-    starts = word_starts(text, offsets)
-    assert starts.tolist() == [True, False, True]
-    spans = _spans(logits, tags, offsets, starts)
+    words = Words.of(text, offsets)
+    assert words.starts.tolist() == [True, False, True]
+    spans = _spans(logits, tags, offsets, words)
     assert [(text[s.start : s.end], s.label) for s in spans] == [("roldan betancur", "VICTIM")]
 
 
