@@ -1,7 +1,8 @@
 """Word-level span decoding: the most probable tag sequence BIO allows (checked against
 every sequence where few tags make that possible), read into spans with arrays exactly
 as reading the tags token by token reads them (the reference below is that loop); then
-the two edits the words make: no span across a blank line, none ending on "of" or "the"."""
+the edits made after: no span across a blank line, none ending on "of" or "the", no
+weapon as an actor."""
 
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ from serving.decode import (
     _moves,
     _softmax,
     _spans,
+    actors_not_things,
     best_tags,
     decode_text,
     paragraph_starts,
@@ -185,6 +187,16 @@ def test_no_span_runs_across_a_blank_line() -> None:
         ("Camp Crame", "LOC"),
         ("Mountain\nProvince", "LOC"),
     ]
+
+
+def test_a_weapon_is_no_actor() -> None:
+    # "Russian forces fired Shahed drones": the drones are a thing; the forces act.
+    entities = [ScoredSpan(0, 14, "ORG", 0.9), ScoredSpan(21, 34, "MIL_PLATFORM", 0.9)]
+    actors = [ScoredSpan(0, 14, "SOURCE_ACTOR", 0.9), ScoredSpan(21, 27, "SOURCE_ACTOR", 0.8)]
+    assert actors_not_things(actors, entities) == actors[:1]
+    # An unsure thing does not overrule the actor head.
+    entities[0] = ScoredSpan(0, 14, "MIL_PLATFORM", 0.26)
+    assert actors_not_things(actors, entities) == actors[:1]
 
 
 def _window_outputs(segment: np.ndarray) -> list[dict[str, np.ndarray]]:
