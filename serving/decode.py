@@ -79,6 +79,14 @@ FUNCTION_WORDS = frozenset((
 NO_END = frozenset(",;:-\u2013\u2014([{'\u2019")
 NO_START = frozenset(",;:-\u2013\u2014)]}")
 CLOSERS = {")": "(", "]": "[", "}": "{"}
+# A span that ends on initials ("U.S", "U.N") or on one of these abbreviations takes the
+# period after it: the tokenizer reads that period apart, and the heads leave it out.
+ABBREVIATIONS = frozenset((
+    "jan", "feb", "mar", "apr", "aug", "sep", "sept", "oct", "nov", "dec", "gen", "lt",
+    "col", "capt", "sgt", "maj", "cpl", "adm", "cmdr", "gov", "sen", "rep", "dr", "mr",
+    "mrs", "ms", "prof", "rev", "st", "inc", "co", "corp", "ltd", "jr", "sr",
+))  # fmt: skip
+INITIALS = re.compile(r"(?<!\w)(?:\w\.)+\w$")
 
 
 # Entity types of things, never actors. The actor-role head learnt actors from CAMEO
@@ -115,6 +123,14 @@ class Words:
         if word in CLOSERS:
             return CLOSERS[word] not in self.text[span_start:start]
         return bool(word) and set(word) <= NO_END
+
+    def period_after(self, span_start: int, end: int, word_start: int) -> bool:
+        """Whether a span ending at `end` on the word from word_start takes the period
+        after it (`ABBREVIATIONS`)."""
+        if self.text[end : end + 1] != ".":
+            return False
+        word = self.text[word_start:end]
+        return word.lower() in ABBREVIATIONS or bool(INITIALS.search(self.text[span_start:end]))
 
     def starts_badly(self, start: int, end: int) -> bool:
         """Whether the word text[start:end] cannot begin a span: separating punctuation."""
@@ -294,6 +310,8 @@ def _spans(
             inside.pop()
         if inside:
             start, end = word_start[inside[0]], int(word_end[inside[-1]])
+            if words.period_after(start, end, word_start[inside[-1]]):
+                end += 1
             score = float(chosen[heads[inside]].mean())
             out.append(ScoredSpan(start, end, labels[label[a]], score))
     return out

@@ -176,6 +176,19 @@ def test_spans_end_on_no_loose_punctuation() -> None:
     ]  # fmt: skip
 
 
+def test_initials_and_abbreviations_keep_their_period() -> None:
+    text = "the U.S. said on 13 Dec. that it saw Capt. Ames. US"
+    tags = ["B-ORG", "I-ORG", "I-ORG", "I-ORG", "O", "O", "O", "B-DATE", "I-DATE", "O", "O"]
+    tags += ["O", "O", "B-PER", "I-PER", "I-PER", "O", "B-ORG"]
+    # "U.S" and "13 Dec" take their period; "Ames" (a name, not an abbreviation) does not.
+    assert _tagged(text, tags) == [
+        ("the U.S.", "ORG"),
+        ("13 Dec.", "DATE"),
+        ("Capt. Ames", "PER"),
+        ("US", "ORG"),
+    ]
+
+
 def test_no_span_runs_across_a_blank_line() -> None:
     text = "five suspects in Paranaque\n\nCamp Crame said\nthe Mountain\nProvince police"
     offsets = np.array([m.span() for m in re.finditer(r"\S+", text)], dtype=np.int64)
