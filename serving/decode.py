@@ -323,6 +323,23 @@ def actors_not_things(actors: list[ScoredSpan], entities: list[ScoredSpan]) -> l
     return [s for s in actors if not any(a <= s.start and s.end <= b for a, b in things)]
 
 
+def whole_names(roles: list[ScoredSpan], entities: list[ScoredSpan]) -> list[ScoredSpan]:
+    """Role spans widened to every entity they cut through ("Tehrik" of "Tehrik-i-Taliban
+    Pakistan"), since a role names whole entities (dev: MUC-4 role fillers 40.4 -> 42.0,
+    written roles 59.5 -> 60.3; widening only to sure entities gained less). Two spans
+    widened to the same one keep the better score."""
+    out: dict[tuple[int, int, str], ScoredSpan] = {}
+    for r in roles:
+        start, end = r.start, r.end
+        for e in entities:
+            if e.start < end and start < e.end and not (start <= e.start and e.end <= end):
+                start, end = min(start, e.start), max(end, e.end)
+        key = (start, end, r.label)
+        if key not in out or out[key].score < r.score:
+            out[key] = ScoredSpan(start, end, r.label, r.score)
+    return list(out.values())
+
+
 def merge_windows(
     windows: list[Window], window_outputs: list[dict[str, np.ndarray]], n_tokens: int
 ) -> dict[str, np.ndarray]:
@@ -370,7 +387,7 @@ def decode_text(
     entities = _spans(token_logits["entity"], TOKEN_HEADS["entity"], offsets, words)
     roles = _spans(token_logits["event_role"], TOKEN_HEADS["event_role"], offsets, words)
     actors = _spans(token_logits["actor_role"], TOKEN_HEADS["actor_role"], offsets, words)
-    roles += actors_not_things(actors, entities)
+    roles = whole_names(roles + actors_not_things(actors, entities), entities)
     result = Decoded(
         entities=entities,
         roles=sorted(roles, key=lambda s: (s.start, s.end, s.label)),

@@ -23,6 +23,7 @@ from serving.decode import (
     best_tags,
     decode_text,
     paragraph_starts,
+    whole_names,
     word_starts,
 )
 from serving.heads import SEGMENT_HEADS, SEGMENT_SLICES, SEGMENT_WIDTH, TOKEN_HEADS
@@ -210,6 +211,20 @@ def test_a_weapon_is_no_actor() -> None:
     # An unsure thing does not overrule the actor head.
     entities[0] = ScoredSpan(0, 14, "MIL_PLATFORM", 0.26)
     assert actors_not_things(actors, entities) == actors[:1]
+
+
+def test_a_role_names_whole_entities() -> None:
+    # "Tehrik-i-Taliban Pakistan fighters attacked": the perpetrator span stopped inside
+    # the name; a role inside a name grows to it; one around names stays as it is.
+    entities = [ScoredSpan(0, 25, "ORG", 0.9), ScoredSpan(40, 45, "LOC", 0.9)]
+    roles = [
+        ScoredSpan(0, 6, "PERP_ORG", 0.7), ScoredSpan(8, 12, "PERP_ORG", 0.9),
+        ScoredSpan(30, 50, "VICTIM", 0.8),
+    ]  # fmt: skip
+    assert whole_names(roles, entities) == [
+        ScoredSpan(0, 25, "PERP_ORG", 0.9),
+        ScoredSpan(30, 50, "VICTIM", 0.8),
+    ]
 
 
 def _window_outputs(segment: np.ndarray) -> list[dict[str, np.ndarray]]:
