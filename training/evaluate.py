@@ -201,11 +201,14 @@ def _muc4(
     pred = []
     for r, d in zip(records, decoded, strict=True):
         by_role: dict[str, list[str]] = {role: [] for role in MUC4_ROLE.values()}
-        for s in d.roles:
+        # In text order, a mention equal to or inside one already kept for its role is
+        # dropped, as GRIT's decoder drops it (`not_sub_string` in its run_pl_s_t.py):
+        # "betancur" after "roldan betancur" names the same filler.
+        for s in sorted(d.roles, key=lambda s: (s.start, s.end)):
             if s.label in MUC4_ROLE:
-                mention = r.text[s.start : s.end]
-                if mention not in by_role[MUC4_ROLE[s.label]]:
-                    by_role[MUC4_ROLE[s.label]].append(mention)
+                mention, kept = r.text[s.start : s.end], by_role[MUC4_ROLE[s.label]]
+                if not any(mention in k for k in kept):
+                    kept.append(mention)
         pred.append(by_role)
     roles = metrics.grit_role_filler_scores(gold, pred)
     incidents = metrics.incident_type_doc_f1(

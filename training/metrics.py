@@ -306,7 +306,8 @@ def grit_role_filler_scores(
 
     `gold` per document is the union over its templates (`grit_doc_gold`). Predictions
     are scored as given: GRIT's decoder (`run_pl_s_t.py`) already drops a mention equal
-    to, or a substring of, one it kept for that role, so deduplicate before calling.
+    to, or a substring of, one it kept for that role; `training.evaluate` does the same
+    before calling.
     """
     _check_aligned(gold, pred, "document")
     counts = {role: [0, 0, 0] for role in ROLES}  # tp, n_pred, n_gold

@@ -124,3 +124,36 @@ def test_the_event_threshold_is_also_tuned_on_collections_that_label_event_types
     tuned = tune_thresholds({"satp": (records, outputs)})
     assert 0.05 <= tuned["events"] < 0.25
     assert event_type_f1(records, outputs, tuned) == 1.0
+
+
+def _muc4_record(text: str, victim: str) -> Record:
+    from serving.schema import Muc4Incident, Muc4Role
+    from training.corpus.record import Filler, Mention, Template
+
+    start = text.index(victim)
+    mention = Mention(text=victim, start=start, end=start + len(victim))
+    template = Template(
+        incident_type="attack", incidents=[Muc4Incident.ATTACK], events=[],
+        fillers=[Filler(role=Muc4Role.VICTIM, mentions=[mention])],
+    )  # fmt: skip
+    return Record(
+        id="muc4/1", collection="muc4", split=Split.DEV, text=text,
+        source=Source(dataset="muc4", file="x", upstream_id="1"), annotated=[],
+        templates=[template],
+    )  # fmt: skip
+
+
+def test_muc4_drops_a_mention_inside_one_kept_for_its_role_as_grit_does() -> None:
+    from serving.decode import ScoredSpan
+
+    incident = {"muc4_incident": np.zeros(len(HEAD_BY_NAME["muc4_incident"].labels))}
+    # "betancur" comes after "roldan betancur" and sits inside it: dropped, no false positive.
+    later = _muc4_record("roldan betancur was shot. betancur died.", "roldan betancur")
+    found = Decoded([], [ScoredSpan(26, 34, "VICTIM", 0.8), ScoredSpan(0, 15, "VICTIM", 0.9)],
+                    incident)  # fmt: skip
+    assert evaluate_records("muc4", [later], [found])["role_filler_precision"] == 1.0
+    # In text order GRIT keeps a short mention before the long one: two, one false positive.
+    first = _muc4_record("betancur was shot. roldan betancur died.", "roldan betancur")
+    found = Decoded([], [ScoredSpan(0, 8, "VICTIM", 0.8), ScoredSpan(19, 34, "VICTIM", 0.9)],
+                    incident)  # fmt: skip
+    assert evaluate_records("muc4", [first], [found])["role_filler_precision"] == 0.5
