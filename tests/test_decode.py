@@ -227,6 +227,33 @@ def test_a_role_names_whole_entities() -> None:
     ]
 
 
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.integers(0, 40), min_size=2, max_size=12), st.data())
+def test_bisection_finds_what_checking_every_entity_finds(
+    cuts: list[int], data: st.DataObject
+) -> None:
+    edges = sorted(set(cuts))
+    # Entities of one layer never overlap: every other gap between the cuts is one.
+    entities = [
+        ScoredSpan(a, b, data.draw(st.sampled_from(["ORG", "WEAPON"])), data.draw(st.floats(0, 1)))
+        for a, b in itertools.pairwise(edges[::2] if len(edges) % 2 else edges)
+        if data.draw(st.booleans())
+    ]
+    pairs = data.draw(st.lists(st.tuples(st.integers(0, 40), st.integers(1, 10)), max_size=6))
+    roles = [ScoredSpan(a, a + n, "VICTIM", 0.5) for a, n in pairs]
+    widened = set()
+    for r in roles:
+        start, end = r.start, r.end
+        for e in entities:
+            if e.start < r.end and r.start < e.end:
+                start, end = min(start, e.start), max(end, e.end)
+        widened.add((start, end))
+    assert {(r.start, r.end) for r in whole_names(roles, entities)} == widened
+    sure = [e for e in entities if e.label == "WEAPON" and e.score > 0.5]
+    kept = [r for r in roles if not any(e.start <= r.start and r.end <= e.end for e in sure)]
+    assert actors_not_things(roles, entities) == kept
+
+
 def _window_outputs(segment: np.ndarray) -> list[dict[str, np.ndarray]]:
     n = len(segment)
     out = {f"{h}_logits": np.zeros((n, len(t)), np.float32) for h, t in TOKEN_HEADS.items()}
