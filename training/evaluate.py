@@ -134,6 +134,8 @@ def evaluate_records(
         return _corrections(records, decoded, thresholds)
     if name == "written":
         return _written(records, decoded, thresholds)
+    if name == "written_joined":
+        return _per_report(records, decoded, thresholds)
     if name in ("rare_events", "plover"):
         gold_events = [{e.value for e in r.events} for r in records]
         pred_events = [set(event_labels(d.document, thresholds)) for d in decoded]
@@ -145,6 +147,25 @@ def evaluate_records(
         out["main"] = out["rare_macro_f1"] if name == "rare_events" else m.micro.f1
         return out
     raise ValueError(f"no evaluation is defined for collection {name!r}")
+
+
+def _per_report(
+    records: Sequence[Record], decoded: Sequence[Decoded], thresholds: Mapping[str, float] | None
+) -> dict[str, float]:
+    """Event types report by report inside joined texts (`convert_written_joined`), as the
+    event records read them: micro- and macro-F1 over the reports, and how often a report
+    with no conflict event gets none. "main" is the micro-F1."""
+    gold = [{e.value for e in s.events} for r in records for s in r.sentences]
+    pred = [set(event_labels(p, thresholds)) for d in decoded for p in d.sentences]
+    m = metrics.multilabel_scores(gold, pred, HEAD_BY_NAME["events"].labels)
+    quiet = [not p for g, p in zip(gold, pred, strict=True) if not g]
+    present = [v.f1 for v in m.per_label.values() if v.n_gold]
+    return {
+        "report_micro_f1": m.micro.f1,
+        "report_macro_f1": float(np.mean(present)) if present else 0.0,
+        "no_event_kept": float(np.mean(quiet)) if quiet else 0.0,
+        "main": m.micro.f1,
+    }
 
 
 def _corrections(

@@ -157,3 +157,25 @@ def test_muc4_drops_a_mention_inside_one_kept_for_its_role_as_grit_does() -> Non
     found = Decoded([], [ScoredSpan(0, 8, "VICTIM", 0.8), ScoredSpan(19, 34, "VICTIM", 0.9)],
                     incident)  # fmt: skip
     assert evaluate_records("muc4", [first], [found])["role_filler_precision"] == 0.5
+
+
+def test_joined_reports_are_scored_report_by_report() -> None:
+    from training.corpus.record import Sentence
+
+    names = HEAD_BY_NAME["events"].labels
+    text = "Jets struck a depot. Ministers met in Rome."
+    record = Record(
+        id="written_joined/a+b", collection="written_joined", split=Split.DEV, text=text,
+        source=Source(dataset="written", file="x", upstream_id="a+b"), annotated=[],
+        events=["AIRSTRIKE"],
+        sentences=[Sentence(start=0, end=20, events=["AIRSTRIKE"]), Sentence(start=21, end=43)],
+    )  # fmt: skip
+    airstrike = np.array([0.9 if n == "AIRSTRIKE" else 0.0 for n in names])
+    quiet = {"events": np.zeros(len(names)), "coarse": np.zeros(4)}
+    loud = {"events": airstrike, "coarse": CONFLICT}
+    # The airstrike spread over both reports: right in the first, wrong in the second.
+    spread = Decoded([], [], loud, sentences=[loud, loud])
+    figures = evaluate_records("written_joined", [record], [spread])
+    assert figures["report_micro_f1"] == 2 / 3 and figures["no_event_kept"] == 0.0
+    kept = Decoded([], [], loud, sentences=[loud, quiet])
+    assert evaluate_records("written_joined", [record], [kept])["main"] == 1.0

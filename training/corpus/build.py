@@ -19,6 +19,7 @@ from training.corpus import (
     convert_re3d,
     convert_tsv,
     convert_written,
+    convert_written_joined,
     convert_written_penta,
     weak_labels,
 )
@@ -35,6 +36,7 @@ CONVERTERS: tuple[ModuleType, ...] = (
     convert_ipe,
     convert_rare_events,
     convert_written,
+    convert_written_joined,
     convert_written_penta,
     weak_labels,  # last: it reads the others' dev and test texts to keep them out
 )
