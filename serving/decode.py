@@ -92,9 +92,9 @@ INITIALS = re.compile(r"(?<!\w)(?:\w\.)+\w$")
 # Entity types of things, never actors. The actor-role head learnt actors from CAMEO
 # sentences (people, groups, states) and still marks weapons in other news as source or
 # target actors ("Shahed-136", "Black Hawk helicopters": 32 such spans on written dev,
-# none right), so an actor role inside a sure entity of a thing is dropped. Only a sure
-# one: on CAMEO dev the entity head once called "The United Kingdom and the United
-# States" a platform, at 0.26, and the actor there was right.
+# none right, 29 inside sure ones), so an actor role inside a sure entity of a thing is
+# dropped. Only a sure one: on CAMEO dev the entity head once called "The United Kingdom
+# and the United States" a platform, at 0.26, and the actor there was right.
 THINGS = frozenset(
     t.value for t in (EntityType.WEAPON, EntityType.MIL_PLATFORM, EntityType.VEHICLE)
 )
@@ -140,8 +140,9 @@ class Words:
 
 def paragraph_starts(text: str, offsets: np.ndarray) -> np.ndarray:
     """True where a blank line (two line breaks) separates a token from the one before:
-    a span never runs across it ("Parañaque\n\nCamp Crame"). A single line break does not
-    stop a span, since hard-wrapped copy breaks names across lines."""
+    a span never runs across it (a dateline's last place and a paragraph's first name
+    read as one place). A single line break does not stop a span, since hard-wrapped
+    copy breaks names across lines."""
     breaks = np.array([m.start() for m in re.finditer("\n", text)], dtype=np.int64)
     out = np.zeros(len(offsets), dtype=bool)
     if len(offsets) < 2 or len(breaks) < 2:
@@ -259,8 +260,7 @@ def _spans(
     are the most probable sequence BIO allows (`best_tags`), with no span across a blank
     line; words that cannot end or begin a span (`Words`) are dropped from its ends, and
     a span made of them alone goes. A span's score is the mean probability of its
-    words' tags. Empty tokens neither open
-    nor close spans."""
+    words' tags. Empty tokens neither open nor close spans."""
     n = len(offsets)
     if n == 0:
         return []
