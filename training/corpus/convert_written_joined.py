@@ -3,8 +3,8 @@
 A model that learns an article's event types from the whole text (the max over its
 sentences) is free to spread an event over every sentence, and the event records the
 service builds per sentence then name the wrong types: with five written dev reports
-in one text, the twelfth release's event types per report fell from micro-F1 82.9 (each
-report alone) to 30-38 (benchmarks/accuracy_notes.md). Joined, the short reports of
+in one text, the twelfth release's event types per report fell from micro-F1 82.4 (each
+report alone) to 40.6 (benchmarks/accuracy_notes.md). Joined, the short reports of
 data/written say, report by report, which types each holds and that the others hold
 none, in texts as long as the articles the service reads.
 
