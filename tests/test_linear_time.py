@@ -9,6 +9,7 @@ bound below (30x) fails a quadratic stage (100x) with room for machine noise.
 
 from __future__ import annotations
 
+import gc
 import time
 from collections.abc import Callable
 
@@ -30,11 +31,20 @@ def _text(unit: str, n: int) -> str:
 
 
 def _seconds(run: Callable[[], object]) -> float:
+    """Best of five, with the garbage collector off as `timeit` has it: late in a full
+    test session the small text's few milliseconds once ran slow enough to read as 30.8x
+    (idle: 12 to 14x); a collection landing inside them is one way that happens."""
     best = float("inf")
-    for _ in range(3):
-        start = time.perf_counter()
-        run()
-        best = min(best, time.perf_counter() - start)
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        for _ in range(5):
+            start = time.perf_counter()
+            run()
+            best = min(best, time.perf_counter() - start)
+    finally:
+        if enabled:
+            gc.enable()
     return best
 
 
