@@ -20,19 +20,27 @@ def packable(record: Record) -> bool:
     )  # fmt: skip
 
 
-def join(records: list[Record]) -> Record:
-    """One record whose text is the records' texts separated by a space."""
-    parts: list[str] = []
-    spans: list[Span] = []
-    offset = 0
+def starts(records: list[Record], separator: str = " ") -> list[int]:
+    """Where each record's text begins once they are joined with `separator`."""
+    out, offset = [], 0
     for r in records:
-        spans += [s.model_copy(update={"start": s.start + offset, "end": s.end + offset})
-                  for s in r.spans]  # fmt: skip
-        parts.append(r.text)
-        offset += len(r.text) + 1
+        out.append(offset)
+        offset += len(r.text) + len(separator)
+    return out
+
+
+def join(records: list[Record], separator: str = " ") -> Record:
+    """One record whose text is the records' texts separated by `separator`, with their
+    spans moved to where their texts now stand."""
+    spans: list[Span] = [
+        s.model_copy(update={"start": s.start + offset, "end": s.end + offset})
+        for r, offset in zip(records, starts(records, separator), strict=True)
+        for s in r.spans
+    ]
     first = records[0]
+    text = separator.join(r.text for r in records)
     return first.model_copy(
-        update={"id": f"{first.id}+{len(records) - 1}", "text": " ".join(parts), "spans": spans}
+        update={"id": f"{first.id}+{len(records) - 1}", "text": text, "spans": spans}
     )
 
 

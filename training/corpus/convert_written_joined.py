@@ -19,6 +19,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from serving.schema import CoarseType, EventType
+from training import packing
 from training.corpus import convert_written
 from training.corpus.log import ConversionLog
 from training.corpus.mapping import coarse_of
@@ -46,33 +47,27 @@ def coverage() -> list[Coverage]:
 
 
 def join(reports: list[Record], separator: str) -> Record:
-    """One record holding `reports` in order, each one of its sentences."""
-    text, spans, sentences = "", [], []
-    for r in reports:
-        if text:
-            text += separator
-        offset = len(text)
-        spans += [s.model_copy(update={"start": s.start + offset, "end": s.end + offset})
-                  for s in r.spans]  # fmt: skip
-        sentences.append(
-            Sentence(start=offset, end=offset + len(r.text), events=r.events, coarse=r.coarse)
-        )
-        text += r.text
+    """One record holding `reports` in order (`training.packing.join`), each one of its
+    sentences."""
+    sentences = [
+        Sentence(start=offset, end=offset + len(r.text), events=r.events, coarse=r.coarse)
+        for r, offset in zip(reports, packing.starts(reports, separator), strict=True)
+    ]
     events = [e for e in EventType if any(e in r.events for r in reports)]
-    ids = [r.source.upstream_id for r in reports]
-    first = reports[0]
-    return Record(
-        id=f"written_joined/{'+'.join(ids)}",
-        collection="written_joined",
-        split=first.split,
-        text=text,
-        source=Source(dataset="written", file=first.source.file, upstream_id="+".join(ids)),
-        annotated=coverage(),
-        spans=spans,
-        events=events,
-        coarse=coarse_of(events),
-        sentences=sentences,
-    )
+    ids = "+".join(r.source.upstream_id for r in reports)
+    joined = packing.join(reports, separator)
+    return Record.model_validate(
+        joined.model_dump()
+        | {
+            "id": f"written_joined/{ids}",
+            "collection": "written_joined",
+            "source": Source(dataset="written", file=reports[0].source.file, upstream_id=ids),
+            "annotated": coverage(),
+            "events": events,
+            "coarse": coarse_of(events),
+            "sentences": sentences,
+        }
+    )  # validated: spans and sentences must lie inside the text
 
 
 def report_files() -> list[Path]:
