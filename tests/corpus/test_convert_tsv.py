@@ -11,7 +11,8 @@ from training.corpus.record import LabelSet, Split
 def write_satp(root: Path) -> None:
     (root / "satp").mkdir()
     rows = {
-        "train": "Militants shot two guards.\t1\t0\t0\t0\nA mob burned huts.\t0\t0\t0\t1\n",
+        "train": "Militants shot two guards.\t1\t0\t0\t0\nA mob burned huts.\t0\t0\t0\t1\n"
+        "Two Maoists were killed in an encounter with police.\t1\t1\t0\t0\n",
         "dev": "An IED went off.\t0\t1\t0\t0\ntoo\tfew\n",
         "test": "Nothing happened.\t0\t0\t0\t0\n",
     }
@@ -32,8 +33,8 @@ def test_satp_labels_events_and_coarse(tmp_path: Path) -> None:
     log = ConversionLog()
     spec = next(s for s in convert_tsv.SETS if s.collection == "satp")
     records = list(convert_tsv.convert_set(spec, tmp_path, log))
-    assert [r.split for r in records] == [Split.TRAIN, Split.TRAIN, Split.DEV, Split.TEST]
-    shot, burned, ied, nothing = records
+    assert [r.split for r in records] == [Split.TRAIN] * 3 + [Split.DEV, Split.TEST]
+    shot, burned, _encounter, ied, nothing = records
     assert shot.tasks.satp == ["ARMED_ASSAULT"]
     assert shot.events == [EventType.ARMED_ATTACK]
     assert shot.coarse == [CoarseType.VIOLENCE]
@@ -48,3 +49,19 @@ def test_satp_labels_events_and_coarse(tmp_path: Path) -> None:
     assert [(p.file, p.where, p.kind) for p in log.problems] == [
         ("satp/dev.tsv", "line 2", "bad_line")
     ]
+
+
+def test_satp_exchange_of_fire_leaves_armed_attack_unknown(tmp_path: Path) -> None:
+    """SATP marks exchanges of fire ARMED_ASSAULT; ours mark them ARMED_CLASH, so there
+    ARMED_ATTACK is neither gold nor a negative (mapping.UNKNOWN_WHERE)."""
+    write_satp(tmp_path)
+    spec = next(s for s in convert_tsv.SETS if s.collection == "satp")
+    records = list(convert_tsv.convert_set(spec, tmp_path, ConversionLog()))
+    shot, encounter = records[0], records[2]
+    assert encounter.tasks.satp == ["ARMED_ASSAULT", "BOMBING"]  # SATP's own labels stay
+    assert encounter.events == [EventType.BOMBING]
+    assert encounter.coarse == [CoarseType.VIOLENCE]
+    events = encounter.coverage(LabelSet.EVENTS)
+    assert events is not None and events.labels == ["BOMBING", "KIDNAPPING"]
+    unchanged = shot.coverage(LabelSet.EVENTS)
+    assert unchanged is not None and "ARMED_ATTACK" in unchanged.labels

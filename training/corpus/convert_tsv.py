@@ -14,7 +14,13 @@ from pathlib import Path
 
 from serving.schema import InsightCrimeLabel, IpeLabel, SatpLabel
 from training.corpus.log import ConversionLog
-from training.corpus.mapping import COARSE_COVERED, derive, event_labels, lookup
+from training.corpus.mapping import (
+    COARSE_COVERED,
+    derive,
+    event_labels,
+    lookup,
+    unknown_events,
+)
 from training.corpus.record import Coverage, LabelSet, Record, Source, Split, TaskLabels
 
 
@@ -91,6 +97,18 @@ def coverage(spec: TsvSet) -> list[Coverage]:
     return out
 
 
+def _without(annotated: list[Coverage], events: set[str]) -> list[Coverage]:
+    """The coverage with these event types taken out of the EVENTS set."""
+    if not events:
+        return annotated
+    return [
+        c.model_copy(update={"labels": [v for v in c.labels if v not in events]})
+        if c.label_set == LabelSet.EVENTS
+        else c
+        for c in annotated
+    ]
+
+
 def convert_set(spec: TsvSet, data_dir: Path, log: ConversionLog) -> Iterator[Record]:
     columns = list(spec.labels)
     annotated = coverage(spec)
@@ -107,6 +125,7 @@ def convert_set(spec: TsvSet, data_dir: Path, log: ConversionLog) -> Iterator[Re
                     continue
                 on = [c.value for c, flag in zip(columns, flags, strict=True) if flag]
                 events, coarse = derive([lookup(spec.table, v) for v in on])
+                unknown = {e.value for e in unknown_events(spec.table, text)}
                 yield Record(
                     id=f"{spec.collection}/{split.value}/{line_no}",
                     collection=spec.collection,
@@ -118,8 +137,8 @@ def convert_set(spec: TsvSet, data_dir: Path, log: ConversionLog) -> Iterator[Re
                         upstream_id=f"{split.value}:{line_no}",
                         lowercased=spec.lowercased,
                     ),
-                    annotated=annotated,
-                    events=events,
+                    annotated=_without(annotated, unknown),
+                    events=[e for e in events if e.value not in unknown],
                     coarse=coarse,
                     tasks=TaskLabels(**{spec.table: on}),
                 )
