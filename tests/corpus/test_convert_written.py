@@ -60,7 +60,7 @@ def test_a_file_lists_every_wrong_line(tmp_path: Path) -> None:
 
 def test_the_shipped_files_load_with_fixed_splits() -> None:
     records = {p.name: load(p) for p in files()}
-    assert sum(map(len, records.values())) == 1916
+    assert sum(map(len, records.values())) == 2076
     texts = [r.text for recs in records.values() for r in recs]
     assert len(set(texts)) == len(texts)  # no text in two places (train and test, say)
     for name, recs in records.items():
