@@ -114,10 +114,24 @@ def merge(
 
     merged = {"base": str(base), "scale": scale, "average_segment": average_segment,
               "specialists": [described(s) for s in specialists]}  # fmt: skip
+    if files_from != base:
+        _widen_dev(output, base)
     earlier = json.loads((output / "training.json").read_text(encoding="utf-8")).get("merged")
     if earlier and files_from == base:  # the base was a merge: keep its record too
         merged["base_merged"] = earlier
     update_meta(output, {"merged": merged})
+
+
+def _widen_dev(output: Path, artifact: Path) -> None:
+    """The merged config copied from a specialist lists only its own dev collections; add
+    the base artifact's, so that retuning sets every head's threshold the base had (a
+    head-only specialist would otherwise leave the others at the default)."""
+    from serving.artifact import verify
+
+    config = json.loads((output / "training.json").read_text(encoding="utf-8"))["config"]
+    base_dev = verify(artifact).manifest["training"]["config"]["data"]["dev"]
+    config["data"]["dev"] = list(dict.fromkeys([*base_dev, *config["data"]["dev"]]))
+    update_meta(output, {"config": config})
 
 
 def record_dev(folder: Path) -> float:

@@ -146,3 +146,22 @@ def test_a_merged_model_learnt_from_its_specialists_collections_too() -> None:
     twice = meta | {"merged": {"specialists": [{"trained_on": ["cameo_class"]}],
                                "base_merged": meta["merged"]}}  # fmt: skip
     assert trained_collections(twice) == ["satp", "muc4", "cameo_class", "written_penta"]
+
+
+def test_an_artifact_base_keeps_its_dev_collections(tiny_artifact: Path, tmp_path: Path) -> None:
+    """A head-only specialist selected on one collection must not narrow what the merged
+    model's thresholds are tuned on: heads the base had tuned would fall back to 0.5."""
+    import shutil
+
+    from training.checkpoint import update_meta
+    from training.merge import merge
+
+    spec = tmp_path / "spec"
+    shutil.copytree(tiny_artifact.parent / "run" / "model", spec)
+    meta = json.loads((spec / "training.json").read_text())
+    meta["config"]["data"]["dev"] = ["satp", "cameo_class"]
+    update_meta(spec, {"config": meta["config"]})
+    out = tmp_path / "merged"
+    merge(tiny_artifact, [Specialist(spec, ("satp",))], 0.0, out)
+    dev = json.loads((out / "training.json").read_text())["config"]["data"]["dev"]
+    assert dev == ["muc4", "satp", "ipe", "cameo_class"]  # the base's, then the specialist's
