@@ -324,6 +324,13 @@ def merge(
             "recipe, not a single-dataset specialist): scale 0.5 averages two models."
         ),
     ] = False,
+    mean: Annotated[
+        bool,
+        typer.Option(
+            help="Scale the specialists' mean change, not their sum: with --average-segment, "
+            "--mean --scale 1 averages the specialists (a soup of later stages)."
+        ),
+    ] = False,
 ) -> None:
     """Fold specialists into their base model (a model folder or an exported artifact),
     then tune its thresholds on every dev record."""
@@ -333,7 +340,7 @@ def merge(
 
     try:
         merge_models(
-            base, [Specialist.parse(s) for s in specialist], scale, output, average_segment
+            base, [Specialist.parse(s) for s in specialist], scale, output, average_segment, mean
         )
         tuned = retune_thresholds(output, all_dev=True)
     except (FileNotFoundError, ValueError) as err:

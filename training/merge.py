@@ -89,13 +89,16 @@ def base_weights(base: Path, like: Path) -> State:
 
 def merge(
     base: Path, specialists: Sequence[Specialist], scale: float, output: Path,
-    average_segment: bool = False,
+    average_segment: bool = False, mean: bool = False,
 ) -> None:  # fmt: skip
     """Write the merged model folder; its training.json is the base's (the first
     specialist's when the base is an artifact) plus how it was merged; `conflict-tagger
-    merge` then retunes its thresholds on every dev record."""
+    merge` then retunes its thresholds on every dev record. `mean`: scale the specialists'
+    mean change, not their sum (scale 1 is then the soup of the specialists)."""
     if not specialists:
         raise ValueError("name at least one specialist to merge")
+    if mean:
+        scale /= len(specialists)
     if output.resolve() == base.resolve():
         raise ValueError(f"{output} is the base model; write the merged model elsewhere")
     states = [(read_weights(s.folder), s.heads) for s in specialists]
@@ -113,7 +116,7 @@ def merge(
                 "trained_on": trained_collections(meta)}  # fmt: skip
 
     merged = {"base": str(base), "scale": scale, "average_segment": average_segment,
-              "specialists": [described(s) for s in specialists]}  # fmt: skip
+              "mean": mean, "specialists": [described(s) for s in specialists]}  # fmt: skip
     if files_from != base:
         _widen_dev(output, base)
     earlier = json.loads((output / "training.json").read_text(encoding="utf-8")).get("merged")

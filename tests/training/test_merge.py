@@ -132,6 +132,15 @@ def test_merge_from_the_command_line(tmp_path: Path, tiny_data: Path, tiny_encod
     assert "- Trained on: muc4, re3d, satp (config" in card  # the specialist's satp once
     assert "best dev epoch none (a merge)" in card  # no epoch of its own
 
+    soup = tmp_path / "soup" / "model"  # --mean: the same specialist twice is itself
+    result = runner.invoke(app, ["merge", str(base / "model"), "--specialist", str(spec / "model"),
+                                 "--specialist", str(spec / "model"), "--output", str(soup),
+                                 "--scale", "0.5", "--mean", "--average-segment"])  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert torch.allclose(weights(soup)[key], m[key])
+    recorded = json.loads((soup / "training.json").read_text())["merged"]
+    assert recorded["scale"] == 0.25 and recorded["mean"] is True
+
     wrong = f"{spec / 'model'}=entity"
     result = runner.invoke(app, ["merge", str(base / "model"), "--specialist", wrong,
                                  "--output", str(tmp_path / "x")])  # fmt: skip
