@@ -63,6 +63,8 @@ class Batch:
     n_tokens: int  # real (non-pad) tokens
     # head -> [W, L, n_tags] a teacher's distributions; rows of zeros: no target
     soft: dict[str, torch.Tensor] = field(default_factory=dict)
+    # head -> ([G, K] rehearsed probabilities, [G] bool: the group has them)
+    rehearsed: dict[str, tuple[torch.Tensor, torch.Tensor]] = field(default_factory=dict)
 
 
 def collate(items: Sequence[Features], prefix: list[int], suffix: list[int], pad_id: int) -> Batch:
@@ -94,6 +96,11 @@ def collate(items: Sequence[Features], prefix: list[int], suffix: list[int], pad
     segment_group: list[int] = []
     head_targets = {h.name: [] for h in SEGMENT_HEADS}  # type: dict[str, list[np.ndarray]]
     head_masks = {h.name: [] for h in SEGMENT_HEADS}  # type: dict[str, list[np.ndarray]]
+    groups = [group for it in items for group in it.groups]
+    rehearsed = {
+        h.name: (np.zeros((len(groups), len(h.labels)), np.float32), np.zeros(len(groups), bool))
+        for h in SEGMENT_HEADS if any(h.name in group.rehearsed for group in groups)
+    }  # fmt: skip
     g = 0
     for i, it in enumerate(items):
         for group in it.groups:
@@ -107,6 +114,9 @@ def collate(items: Sequence[Features], prefix: list[int], suffix: list[int], pad
                 )
                 head_targets[head.name].append(values)
                 head_masks[head.name].append(m)
+            for head_name, probs in group.rehearsed.items():
+                rehearsed[head_name][0][g] = probs
+                rehearsed[head_name][1][g] = True
             g += 1
     pool = np.zeros((len(pool_rows), n_rows * length), dtype=np.float32)
     for s, (r, first, end) in enumerate(pool_rows):
@@ -130,6 +140,9 @@ def collate(items: Sequence[Features], prefix: list[int], suffix: list[int], pad
         },
         n_tokens=int(mask.sum()),
         soft={h: torch.from_numpy(a) for h, a in soft.items()},
+        rehearsed={
+            h: (torch.from_numpy(q), torch.from_numpy(r)) for h, (q, r) in rehearsed.items()
+        },
     )
 
 

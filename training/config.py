@@ -9,9 +9,17 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from serving.engine import EngineSettings
+from serving.heads import SEGMENT_HEADS
 
 CORRECTIONS = "corrections"
 
@@ -143,6 +151,26 @@ class SpecialistsConfig(_Strict):
     cache: str = "runs/teachers"
 
 
+class RehearsalConfig(_Strict):
+    """A model whose document probabilities keep teaching its dataset heads on the
+    documents of every collection that does not annotate them (training/specialist.py):
+    learning without forgetting (Li and Hoiem 2017) for the heads a stage may drift from."""
+
+    model: str  # a trained model folder or exported artifact, usually the start model
+    heads: list[str]  # segment heads, e.g. [insightcrime, satp, ipe, cameo_penta]
+    # Weight of the rehearsal loss beside the head's gold loss.
+    weight: float = Field(0.5, gt=0)
+    cache: str = "runs/teachers"
+
+    @field_validator("heads")
+    @classmethod
+    def _known(cls, heads: list[str]) -> list[str]:
+        known = [h.name for h in SEGMENT_HEADS]
+        if unknown := sorted(set(heads) - set(known)):
+            raise ValueError(f"{unknown} are not segment heads; choose from {known}")
+        return heads
+
+
 class Config(_Strict):
     model: ModelConfig = ModelConfig()
     windows: WindowConfig = WindowConfig()
@@ -150,6 +178,7 @@ class Config(_Strict):
     training: TrainingConfig = TrainingConfig()
     teacher: TeacherConfig | None = None
     specialists: SpecialistsConfig | None = None
+    rehearsal: RehearsalConfig | None = None
 
     @model_validator(mode="after")
     def _check(self) -> Config:
@@ -170,6 +199,8 @@ class Config(_Strict):
             del resolved["teacher"]  # runs from before teachers keep their digests
         if resolved["specialists"] is None:
             del resolved["specialists"]
+        if resolved["rehearsal"] is None:
+            del resolved["rehearsal"]  # runs from before rehearsal keep their digests
         if resolved["windows"]["document_pooling"] == "windows":
             del resolved["windows"]["document_pooling"]  # and those from before pooling
         if not resolved["training"]["freeze_encoder"] and not counting_unfrozen:

@@ -48,6 +48,9 @@ class Group:
     segments: list[tuple[int, int, int]]  # (window index in the record, first, end)
     targets: dict[str, tuple[np.ndarray, np.ndarray]]
     document: bool = False  # the record's own labels, not one of its sentences'
+    # head -> float32 [K]: a model's probabilities for a head this group has no gold for
+    # (training/specialist.py, rehearsal)
+    rehearsed: dict[str, np.ndarray] = field(default_factory=dict)
 
 
 @dataclass

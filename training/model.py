@@ -8,7 +8,7 @@ from typing import Any, cast
 import torch
 from torch import nn
 
-from serving.heads import SEGMENT_HEADS, SEGMENT_SLICES, SEGMENT_WIDTH, TOKEN_HEADS
+from serving.heads import HEAD_BY_NAME, SEGMENT_HEADS, SEGMENT_SLICES, SEGMENT_WIDTH, TOKEN_HEADS
 from serving.shapes import SHAPES
 from training.batching import Batch
 from training.features import IGNORE, O_FLEX, O_UNMARKED
@@ -185,9 +185,12 @@ def group_logits(segment_logits: torch.Tensor, batch: Batch) -> torch.Tensor:
 def multitask_loss(
     outputs: dict[str, torch.Tensor], batch: Batch, weights: dict[str, float],
     flex_weight: float = 1.0, unmarked_weight: float = 1.0, teacher_weight: float = 0.0,
+    rehearsal_weight: float = 0.0,
 ) -> tuple[torch.Tensor, dict[str, float]]:  # fmt: skip
     """Weighted sum of every head's loss; heads with nothing annotated in the batch add 0.
-    A teacher's part (`HEAD_teacher`) weighs `teacher_weight` times the head's weight."""
+    A teacher's part (`HEAD_teacher`) weighs `teacher_weight` times the head's weight, a
+    rehearsed one (`HEAD_rehearsal`, groups with no gold for the head) `rehearsal_weight`
+    times: a term of its own, so that many rehearsed groups do not dilute a few gold ones."""
     parts: dict[str, torch.Tensor] = {}
     scale: dict[str, float] = {}
     for name in TOKEN_HEADS:
@@ -219,5 +222,15 @@ def multitask_loss(
                 rows = mask.any(-1)  # targets may be soft (training/specialist.py)
                 q = target[rows] / target[rows].sum(-1, keepdim=True)
                 parts[head.name] = -(q * torch.log_softmax(lg[rows], -1)).sum(-1).mean()
+        for name, (probs, rows) in batch.rehearsed.items():
+            if rehearsal_weight <= 0 or not rows.any():
+                continue
+            lg, q = logits[rows][:, SEGMENT_SLICES[name]], probs[rows]
+            if HEAD_BY_NAME[name].kind == "multi":
+                taught = nn.functional.binary_cross_entropy_with_logits(lg, q)
+            else:
+                taught = -(q * torch.log_softmax(lg, -1)).sum(-1).mean()
+            parts[f"{name}_rehearsal"] = taught
+            scale[f"{name}_rehearsal"] = rehearsal_weight * weights.get(name, 1.0)
     total = sum((scale.get(k, weights.get(k, 1.0)) * v for k, v in parts.items()), torch.zeros(()))
     return total, {k: float(v.detach()) for k, v in parts.items()}

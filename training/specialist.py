@@ -22,7 +22,7 @@ from serving.engine import Engine
 from serving.heads import SEGMENT_HEADS
 from serving.tokenizer import Encoded
 from training import teacher
-from training.config import SpecialistsConfig
+from training.config import RehearsalConfig, SpecialistsConfig
 from training.corpus.record import Record
 from training.features import Features
 
@@ -59,6 +59,36 @@ def document_targets(
         out |= teacher.cached(folder, train[collection], encodings, heads, Path(config.cache),
                               read, log)  # fmt: skip
     return out
+
+
+def rehearsal_targets(
+    config: RehearsalConfig, train: dict[str, list[Record]], encodings: dict[str, Encoded],
+    make_engine: Callable[[Path], Engine], log: Callable[[str], None] = print,
+) -> teacher.SoftTargets:  # fmt: skip
+    """The rehearsed model's document probabilities for every training record."""
+    folder = Path(config.model)
+    records = [r for recs in train.values() for r in recs]
+
+    def read(missing: Sequence[Record]) -> teacher.SoftTargets:
+        return compute(make_engine(folder), missing, log)
+
+    heads = [f"document {h}" for h in HEADS]
+    return teacher.cached(folder, records, encodings, heads, Path(config.cache), read, log)
+
+
+def rehearse(
+    feats: Features, probs: dict[str, np.ndarray] | None, heads: Sequence[str]
+) -> Features:
+    """The record's document groups learn `heads` from `probs` where the record has no
+    gold for them (a head it is annotated for keeps its gold alone); in place."""
+    if not probs:
+        return feats
+    for group in feats.groups:
+        if group.document:
+            group.rehearsed = {
+                h: probs[h][0].astype(np.float32) for h in heads if h not in group.targets
+            }  # fmt: skip
+    return feats
 
 
 def mix(feats: Features, probs: dict[str, np.ndarray] | None, weight: float) -> Features:

@@ -238,6 +238,7 @@ def train(
     soft = _teacher_targets(config, records, encodings, log)
     documents = _specialist_targets(config, records, encodings, log)
     mix_weight = config.specialists.weight if config.specialists else 0.0
+    rehearsed = _rehearsal_targets(config, records, encodings, log)
     model = MultiTaskModel.build(
         config.model.encoder, config.model.dropout, config.model.random_init,
         config.model.attention_dropout,
@@ -283,6 +284,8 @@ def train(
         ]
         for item in feats:
             specialist.mix(item, documents.get(item.record_id), mix_weight)
+            if config.rehearsal is not None:
+                specialist.rehearse(item, rehearsed.get(item.record_id), config.rehearsal.heads)
         batches = budget_batches(feats, t.batch_tokens, rng)
         model.train()
         tokens = examples = 0
@@ -298,6 +301,7 @@ def train(
             loss, parts = multitask_loss(
                 outputs, batch, t.loss_weights, t.flex_weight, t.unmarked_weight,
                 config.teacher.weight if config.teacher else 0.0,
+                config.rehearsal.weight if config.rehearsal else 0.0,
             )  # fmt: skip
             scaled: torch.Tensor = loss / t.grad_accum
             scaled.backward()  # type: ignore[no-untyped-call]
@@ -384,6 +388,17 @@ def _specialist_targets(
     return specialist.document_targets(
         config.specialists, records["train"], encodings, _teacher_engine, log
     )
+
+
+def _rehearsal_targets(
+    config: Config, records: dict[str, dict[str, list[Record]]], encodings: dict[str, Any],
+    log: Callable[[str], None],
+) -> teacher.SoftTargets:  # fmt: skip
+    """The rehearsed model's document probabilities for every training record."""
+    if config.rehearsal is None:
+        return {}
+    train = {name: records["train"][name] for name in config.data.train}
+    return specialist.rehearsal_targets(config.rehearsal, train, encodings, _teacher_engine, log)
 
 
 def _teacher_engine(folder: Path) -> Engine:

@@ -1,6 +1,7 @@
 """Specialists: a single-dataset run's document probabilities mixed into its own
 collection's gold targets, cached, and a loss that takes soft targets."""
 
+import json
 import math
 from pathlib import Path
 
@@ -10,7 +11,7 @@ import torch
 
 from training import specialist
 from training.batching import collate
-from training.config import Config, SpecialistsConfig
+from training.config import Config, RehearsalConfig, SpecialistsConfig
 from training.evaluate import evaluate_all
 from training.features import IGNORE, Features, Group
 from training.model import multitask_loss
@@ -85,6 +86,61 @@ def test_a_run_with_a_specialist_reads_its_collection_once(
     lines.clear()
     train(config, tmp_path / "s2", evaluate_all, progress=False, log=lines.append)
     assert f"teacher: {n_ipe} of {n_ipe} training texts cached" in "\n".join(lines)
+    # rehearsal: the same model's document probabilities over every collection's records,
+    # in the same cache (the ipe records are read already)
+    config.rehearsal = RehearsalConfig(model=str(first), heads=["satp", "ipe"],
+                                       cache=str(tmp_path / "c"))  # fmt: skip
+    lines.clear()
+    train(config, tmp_path / "r", evaluate_all, progress=False, log=lines.append)
+    n_all = sum(len(v) for v in load_records(config)["train"].values())
+    assert f"teacher: {n_ipe} of {n_all} training texts cached" in "\n".join(lines)
+    assert len(list((tmp_path / "c").glob("teacher-*/part-*.npz"))) == 2
+    logged = json.loads((tmp_path / "r" / "metrics.jsonl").read_text().splitlines()[0])
+    assert {"satp_rehearsal", "ipe_rehearsal"} <= set(logged["loss"])
     raw = config.model_dump() | {"specialists": {"models": {"ipe_conflibert_sents": "x"}}}
     with pytest.raises(ValueError, match=r"specialists.models names \['ipe_conflibert_sents'\]"):
         Config.model_validate(raw)
+
+
+def test_rehearse_teaches_document_groups_the_heads_they_have_no_gold_for() -> None:
+    gold = {"ipe": (np.array([1.0, 0.0, 0.0]), np.ones(3, bool))}
+    doc = Group([(0, 0, 2)], dict(gold), document=True)
+    sent = Group([(0, 0, 1)], {})
+    probs = {"ipe": np.array([[0.1, 0.2, 0.3]], np.float16),
+             "satp": np.array([[0.9, 0.1, 0.0, 0.5]], np.float16)}  # fmt: skip
+    feats = specialist.rehearse(_features([doc, sent]), probs, ["ipe", "satp"])
+    # ipe has gold here and keeps it alone; satp is learnt from the probabilities
+    assert set(feats.groups[0].rehearsed) == {"satp"}
+    assert feats.groups[0].rehearsed["satp"] == pytest.approx([0.9, 0.1, 0.0, 0.5], abs=1e-3)
+    assert feats.groups[0].targets == gold
+    assert feats.groups[1].rehearsed == {}  # sentences: only their own labels
+
+
+def test_rehearsal_is_a_loss_of_its_own_that_leaves_the_gold_loss_as_it_was() -> None:
+    from serving.heads import SEGMENT_SLICES, SEGMENT_WIDTH
+
+    segment = torch.zeros(2, 4, SEGMENT_WIDTH)  # two windows, one per record
+    segment[:, :, SEGMENT_SLICES["satp"].start] = 1.0
+    gold = Group([(0, 0, 2)], {"satp": (np.array([1.0, 0.0, 0.0, 0.0]), np.ones(4, bool))},
+                 document=True)  # fmt: skip
+    other = Group([(0, 0, 2)], {}, document=True)
+    other.rehearsed = {"satp": np.array([0.5, 0.5, 0.0, 1.0], np.float32)}
+    alone = collate([_features([gold])], prefix=[2], suffix=[3], pad_id=0)
+    both = collate([_features([gold]), _features([other])], prefix=[2], suffix=[3], pad_id=0)
+    _, parts_alone = multitask_loss({"segment_logits": segment[:1], **_no_tokens(alone)},
+                                    alone, {}, rehearsal_weight=0.5)  # fmt: skip
+    total, parts = multitask_loss({"segment_logits": segment, **_no_tokens(both)}, both,
+                                  {}, rehearsal_weight=0.5)  # fmt: skip
+    assert parts["satp"] == pytest.approx(parts_alone["satp"])  # not diluted
+    logits = np.array([1.0, 0.0, 0.0, 0.0])
+    q = np.array([0.5, 0.5, 0.0, 1.0])
+    bce = np.mean(np.logaddexp(0, logits) - q * logits)
+    assert parts["satp_rehearsal"] == pytest.approx(bce, abs=1e-5)
+    assert float(total) == pytest.approx(parts["satp"] + 0.5 * bce, abs=1e-5)
+    _, untaught = multitask_loss({"segment_logits": segment, **_no_tokens(both)}, both, {})
+    assert "satp_rehearsal" not in untaught  # rehearsal weight 0: no term
+
+
+def test_rehearsal_names_segment_heads_only() -> None:
+    with pytest.raises(ValueError, match=r"\['entity'\] are not segment heads"):
+        RehearsalConfig(model="m", heads=["satp", "entity"])
