@@ -9,6 +9,12 @@ teachers into the multi-task student (Clark et al. 2019, "BAM! Born-Again Multi-
 Networks"): the specialist's graded probabilities carry what a 0/1 label cannot, such
 as how close a sentence came to a class. Targets are cached like the token teacher's
 (training/teacher.py), keyed by the specialist's files and each record.
+
+Rehearsal reads one model's document probabilities the same way, for every training
+record, and lets them teach chosen dataset heads on the documents that have no gold for
+those heads (learning without forgetting, Li and Hoiem 2017): a stage from a release is
+held to what the release said there. It did not stop the stages' losses on dev
+(benchmarks/accuracy_notes.md, stage s).
 """
 
 from __future__ import annotations
