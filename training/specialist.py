@@ -68,12 +68,11 @@ def document_targets(
 
 
 def rehearsal_targets(
-    config: RehearsalConfig, train: dict[str, list[Record]], encodings: dict[str, Encoded],
+    config: RehearsalConfig, records: Sequence[Record], encodings: dict[str, Encoded],
     make_engine: Callable[[Path], Engine], log: Callable[[str], None] = print,
 ) -> teacher.SoftTargets:  # fmt: skip
     """The rehearsed model's document probabilities for every training record."""
     folder = Path(config.model)
-    records = [r for recs in train.values() for r in recs]
 
     def read(missing: Sequence[Record]) -> teacher.SoftTargets:
         return compute(make_engine(folder), missing, log)

@@ -235,10 +235,17 @@ def train(
             strict=True,
         ):
             encodings[r.id] = e
-    soft = _teacher_targets(config, records, encodings, log)
+    train_records = [r for name in config.data.train for r in records["train"][name]]
+    soft = _teacher_targets(config, train_records, encodings, log)
     documents = _specialist_targets(config, records, encodings, log)
     mix_weight = config.specialists.weight if config.specialists else 0.0
-    rehearsed = _rehearsal_targets(config, records, encodings, log)
+    rehearsed = (
+        specialist.rehearsal_targets(
+            config.rehearsal, train_records, encodings, _teacher_engine, log
+        )
+        if config.rehearsal
+        else {}
+    )
     model = MultiTaskModel.build(
         config.model.encoder, config.model.dropout, config.model.random_init,
         config.model.attention_dropout,
@@ -365,16 +372,15 @@ def train(
 
 
 def _teacher_targets(
-    config: Config, records: dict[str, dict[str, list[Record]]], encodings: dict[str, Any],
+    config: Config, train_records: list[Record], encodings: dict[str, Any],
     log: Callable[[str], None],
 ) -> teacher.SoftTargets:  # fmt: skip
     """The teacher's soft targets for every training record; none without a teacher."""
     if config.teacher is None:
         return {}
     return teacher.soft_targets(
-        Path(config.teacher.model),
-        [r for name in config.data.train for r in records["train"][name]], encodings,
-        config.teacher.heads, Path(config.teacher.cache), _teacher_engine, log,
+        Path(config.teacher.model), train_records, encodings, config.teacher.heads,
+        Path(config.teacher.cache), _teacher_engine, log,
     )  # fmt: skip
 
 
@@ -388,17 +394,6 @@ def _specialist_targets(
     return specialist.document_targets(
         config.specialists, records["train"], encodings, _teacher_engine, log
     )
-
-
-def _rehearsal_targets(
-    config: Config, records: dict[str, dict[str, list[Record]]], encodings: dict[str, Any],
-    log: Callable[[str], None],
-) -> teacher.SoftTargets:  # fmt: skip
-    """The rehearsed model's document probabilities for every training record."""
-    if config.rehearsal is None:
-        return {}
-    train = {name: records["train"][name] for name in config.data.train}
-    return specialist.rehearsal_targets(config.rehearsal, train, encodings, _teacher_engine, log)
 
 
 def _teacher_engine(folder: Path) -> Engine:
